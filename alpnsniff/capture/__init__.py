@@ -1,0 +1,1 @@
+"""Capture layer: pcap, pcapng, compressed files, stdin. I/O only, no decoding."""
