@@ -1,0 +1,293 @@
+"""The pcapng format: the block loop.
+
+Blocks used: Section Header (SHB, sets the byte order and starts a new list of interfaces),
+Interface Description (IDB: linktype, ``if_tsresol``, ``if_tsoffset``), Enhanced Packet
+(EPB), Simple Packet (SPB), the obsolete Packet Block (OPB, type 2) and Decryption Secrets
+(DSB, collected). Every other block (name resolution, statistics, custom, unknown) is skipped
+and counted. Each block's length is checked (at least 12, a multiple of 4, the same at both
+ends, at most MAX_BLOCK_LEN); a bad one stops the reading, counted, as tshark stops.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Iterator
+
+from ..errors import CaptureError
+from .stats import (
+    MAX_BLOCK_LEN,
+    MAX_CAPLEN,
+    MAX_INTERFACES,
+    MAX_SECRETS_BYTES,
+    CaptureStats,
+    ReadFn,
+    refill,
+)
+
+SHB = 0x0A0D0D0A
+IDB = 1
+OPB = 2
+SPB = 3
+EPB = 6
+DSB = 0x0000000A
+
+PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
+_BOM_LE = b"\x4d\x3c\x2b\x1a"
+_BOM_BE = b"\x1a\x2b\x3c\x4d"
+SHB_MIN_LEN = 28
+_OPT_TSRESOL = 9
+_OPT_TSOFFSET = 14
+_NS_PER_S = 1_000_000_000
+_DEFAULT_TSRESOL = 6  # microseconds, when an IDB has no if_tsresol
+
+
+class _Structs:
+    """The structs for one byte order."""
+
+    __slots__ = ("head28", "idb", "opb", "opt", "tsoffset", "u32", "u32x2")
+
+    def __init__(self, order: str) -> None:
+        self.u32 = struct.Struct(order + "I")
+        self.u32x2 = struct.Struct(order + "II")
+        # type, length, and (for an EPB) interface id, ts high, ts low, caplen
+        self.head28 = struct.Struct(order + "IIIIII4x")
+        self.idb = struct.Struct(order + "H2xI")
+        self.opb = struct.Struct(order + "H2xIII")
+        self.opt = struct.Struct(order + "HH")
+        self.tsoffset = struct.Struct(order + "q")
+
+
+_STRUCTS = {"<": _Structs("<"), ">": _Structs(">")}
+
+
+def shb_byte_order(name: str, head: bytes) -> str:
+    """Check the first Section Header Block's fixed part; return its byte order."""
+    if len(head) < SHB_MIN_LEN:
+        raise CaptureError(
+            f"{name}: pcapng section header cut short ({len(head)} of {SHB_MIN_LEN} bytes)"
+        )
+    bom = head[8:12]
+    if bom == _BOM_LE:
+        order = "<"
+    elif bom == _BOM_BE:
+        order = ">"
+    else:
+        raise CaptureError(
+            f"{name}: not a pcapng file (bad byte-order magic {bom.hex(' ')} in the section header)"
+        )
+    blen, _bom, major, minor = struct.unpack_from(order + "IIHH", head, 4)
+    if major != 1:
+        raise CaptureError(f"{name}: pcapng version {major}.{minor} is not supported")
+    if blen < SHB_MIN_LEN or blen % 4 or blen > MAX_BLOCK_LEN:
+        raise CaptureError(f"{name}: pcapng section header has a bad block length {blen}")
+    return order
+
+
+def _units_per_second(tsresol: int) -> int:
+    """``if_tsresol``: high bit clear -> 10**-value seconds per unit, set -> 2**-value."""
+    if tsresol & 0x80:
+        return 1 << (tsresol & 0x7F)
+    units: int = 10**tsresol
+    return units
+
+
+def _interface(
+    buf: bytes, pos: int, nxt: int, st: _Structs
+) -> tuple[tuple[int, int, int, int, int], int] | str:
+    """Parse an IDB: ((linktype, ts mul, ts div, ts offset ns, snaplen), units per second),
+    or the reason it is bad."""
+    linktype, snaplen = st.idb.unpack_from(buf, pos + 8)
+    tsresol = _DEFAULT_TSRESOL
+    tsoffset = 0
+    opt = pos + 16
+    stop = nxt - 4
+    opt_unpack = st.opt.unpack_from
+    while opt + 4 <= stop:
+        code, olen = opt_unpack(buf, opt)
+        if code == 0:
+            break
+        value = opt + 4
+        if value + olen > stop:
+            return f"interface option {code} of {olen} bytes runs past the block"
+        if code == _OPT_TSRESOL and olen >= 1:
+            tsresol = buf[value]
+        elif code == _OPT_TSOFFSET and olen >= 8:
+            tsoffset = st.tsoffset.unpack_from(buf, value)[0]
+        opt = value + ((olen + 3) & ~3)
+    units = _units_per_second(tsresol)
+    g = math.gcd(_NS_PER_S, units)
+    mul, div = _NS_PER_S // g, units // g
+    return (linktype, mul, div, tsoffset * _NS_PER_S, snaplen), units
+
+
+def iter_pcapng(
+    read: ReadFn,
+    buf: bytes,
+    order: str,
+    stats: CaptureStats,
+    secrets: list[tuple[int, bytes]],
+    name: str,
+) -> Iterator[tuple[int, int, bytes]]:
+    """Yield ``(ts_ns, linktype, data)`` for each packet block, from the file's first SHB on.
+
+    ``buf`` holds the first bytes of the file; ``read`` gives the rest. An EPB, the common
+    block, takes the fast path: one unpack of its first 28 bytes, one of its trailing length,
+    three comparisons, the timestamp arithmetic, one slice and one tuple.
+    A timestamp is ``ts * mul // div + offset``: exact (floor) nanoseconds for any
+    ``if_tsresol``, with ``mul``/``div`` reduced so that microseconds cost ``ts * 1000 // 1``.
+    """
+    st = _STRUCTS[order]
+    head28 = st.head28.unpack_from
+    u32 = st.u32.unpack_from
+    ifaces: list[tuple[int, int, int, int, int]] = []
+    nif = 0
+    n_described = len(stats.interfaces)
+    secrets_bytes = sum(len(s) for _t, s in secrets)
+    max_caplen = MAX_CAPLEN
+    last_ts = 0
+    packets = stats.packets
+    nbytes = stats.bytes
+    base = 0  # file offset of buf[0]
+    pos = 0
+
+    def stop(btype: int, offset: int, why: str) -> None:
+        # takes the offset as an argument: a closure over pos would slow the loop's pos
+        stats.corrupt_records += 1
+        stats.error = f"{name}: block at offset {offset} (type 0x{btype:08x}): {why}; stopped there"
+
+    try:
+        while True:
+            end = len(buf)
+            need = 12
+            while pos + 12 <= end:
+                if pos + 28 <= end:
+                    btype, blen, ifid, tsh, tsl, caplen = head28(buf, pos)
+                else:  # only a short block can still be complete here; fields unused then
+                    btype, blen = st.u32x2.unpack_from(buf, pos)
+                    ifid = tsh = tsl = caplen = 0
+                if btype == SHB:
+                    bom = buf[pos + 8 : pos + 12]
+                    if bom != _BOM_LE and bom != _BOM_BE:
+                        stop(btype, base + pos, f"bad byte-order magic {bom.hex(' ')}")
+                        return
+                    st = _STRUCTS["<" if bom == _BOM_LE else ">"]
+                    head28 = st.head28.unpack_from
+                    u32 = st.u32.unpack_from
+                    blen = u32(buf, pos + 4)[0]
+                if blen < 12 or blen & 3 or blen > MAX_BLOCK_LEN:
+                    stop(btype, base + pos, f"bad block length {blen}")
+                    return
+                nxt = pos + blen
+                if nxt > end:
+                    need = blen
+                    break
+                if u32(buf, nxt - 4)[0] != blen:
+                    stop(
+                        btype, base + pos, f"trailing block length {u32(buf, nxt - 4)[0]} != {blen}"
+                    )
+                    return
+                if btype == EPB:
+                    if caplen > blen - 32 or caplen > max_caplen or ifid >= nif:
+                        if ifid >= nif:
+                            stop(btype, base + pos, f"interface {ifid} not described (have {nif})")
+                        else:
+                            stop(btype, base + pos, f"captured length {caplen} does not fit")
+                        return
+                    linktype, mul, div, off, _snap = ifaces[ifid]
+                    last_ts = ((tsh << 32) | tsl) * mul // div + off
+                    packets += 1
+                    nbytes += caplen
+                    start = pos + 28
+                    pos = nxt
+                    yield last_ts, linktype, buf[start : start + caplen]
+                    continue
+                # ---- everything but EPBs: rare, so clarity over speed ----
+                if btype == SHB:
+                    major = st.opt.unpack_from(buf, pos + 12)[0]
+                    if blen < SHB_MIN_LEN or major != 1:
+                        stop(btype, base + pos, f"section header of length {blen}, version {major}")
+                        return
+                    ifaces = []
+                    nif = 0
+                elif btype == IDB:
+                    if blen < 20:
+                        stop(btype, base + pos, f"interface description of length {blen}")
+                        return
+                    parsed = _interface(buf, pos, nxt, st)
+                    if isinstance(parsed, str):
+                        stop(btype, base + pos, parsed)
+                        return
+                    if n_described >= MAX_INTERFACES:
+                        stop(btype, base + pos, f"more than {MAX_INTERFACES} interfaces")
+                        return
+                    iface, units = parsed
+                    ifaces.append(iface)
+                    nif += 1
+                    n_described += 1
+                    stats.interfaces.append((iface[0], units))
+                elif btype in (SPB, OPB):
+                    if btype == SPB:
+                        if blen < 16:
+                            stop(btype, base + pos, f"simple packet block of length {blen}")
+                            return
+                        ifid = 0
+                        orig_len = u32(buf, pos + 8)[0]
+                        start = pos + 12
+                        caplen = min(orig_len, blen - 16)
+                        if nif and ifaces[0][4]:
+                            caplen = min(caplen, ifaces[0][4])
+                    else:
+                        if blen < 32:
+                            stop(btype, base + pos, f"packet block of length {blen}")
+                            return
+                        ifid, tsh, tsl, caplen = st.opb.unpack_from(buf, pos + 8)
+                        start = pos + 28
+                    if ifid >= nif:
+                        stop(btype, base + pos, f"interface {ifid} not described (have {nif})")
+                        return
+                    if caplen > nxt - 4 - start or caplen > max_caplen:
+                        stop(btype, base + pos, f"captured length {caplen} does not fit")
+                        return
+                    linktype, mul, div, off, _snap = ifaces[ifid]
+                    if btype == OPB:
+                        last_ts = ((tsh << 32) | tsl) * mul // div + off
+                    packets += 1
+                    nbytes += caplen
+                    pos = nxt
+                    yield last_ts, linktype, buf[start : start + caplen]
+                    continue
+                elif btype == DSB:
+                    if blen < 20:
+                        stop(btype, base + pos, f"decryption secrets block of length {blen}")
+                        return
+                    stype, slen = st.u32x2.unpack_from(buf, pos + 8)
+                    if slen > blen - 20:
+                        stop(btype, base + pos, f"secrets length {slen} does not fit")
+                        return
+                    if secrets_bytes + slen > MAX_SECRETS_BYTES:
+                        stats.skipped_blocks += 1
+                    else:
+                        secrets.append((stype, buf[pos + 16 : pos + 16 + slen]))
+                        secrets_bytes += slen
+                else:
+                    stats.skipped_blocks += 1
+                pos = nxt
+            stats.packets = packets
+            stats.bytes = nbytes
+            tail = buf[pos:]
+            base += pos
+            pos = 0
+            buf = refill(read, tail, need)
+            if buf is tail:  # end of the stream
+                if tail:
+                    stats.truncated_records += 1
+                    if stats.error is None:
+                        stats.error = (
+                            f"{name}: last block (at offset {base}) cut short by the end of"
+                            f" the file: {len(tail)} of {need} bytes"
+                        )
+                return
+    finally:
+        stats.packets = packets
+        stats.bytes = nbytes

@@ -1,0 +1,216 @@
+"""``alpnsniff read FILE…``: handshakes from captures, as a summary, table, ndjson, CSV or Parquet.
+
+Exit status (for scripts):
+  0  every input was read to its end
+  1  results were written, but an input ended early (truncated or corrupt record)
+  2  bad usage, or an input could not be read at all (one line on stderr says why)
+  130 interrupted
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any, TextIO
+
+from . import __version__
+from .capture import open_capture
+from .errors import CaptureError
+from .pipeline import Dissector, dissect
+from .records import Handshake
+from .sinks.rows import row
+from .summary import Summary
+
+FORMATS = ("summary", "table", "ndjson", "csv", "parquet")
+# Show a progress bar for inputs at least this big, when stderr is a terminal.
+PROGRESS_MIN_BYTES = 20 * 1024 * 1024
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="alpnsniff",
+        description="Passive ALPN dissector: which application protocols TLS clients offer "
+        "and servers select, from captures.",
+    )
+    parser.add_argument("--version", action="version", version=f"alpnsniff {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    read = sub.add_parser(
+        "read",
+        help="read pcap/pcapng files (also .gz/.xz/.bz2, or - for stdin)",
+        description="Read captures and report every TLS handshake's ALPN offer and selection.",
+    )
+    read.add_argument("files", nargs="+", metavar="FILE", help="capture file, or - for stdin")
+    read.add_argument(
+        "-f", "--format", choices=FORMATS, default="summary",
+        help="summary (default): shares and counts; table, ndjson, csv, parquet: one row per "
+        "handshake",
+    )
+    read.add_argument("-o", "--output", metavar="FILE", help="write rows here (default stdout)")
+    read.add_argument(
+        "--include-ech", action="store_true",
+        help="count ClientHellos that carry ECH in the offer shares (left out by default)",
+    )
+    read.add_argument(
+        "--progress", choices=("auto", "always", "never"), default="auto",
+        help="progress bar on stderr (auto: for large files when stderr is a terminal)",
+    )
+    read.add_argument("-q", "--quiet", action="store_true", help="no summary on stderr")
+    return parser
+
+
+def _error(message: str) -> None:
+    sys.stderr.write(f"alpnsniff: error: {message}\n")
+
+
+class _Rows:
+    """Where rows go: streamed (ndjson, csv) or collected (table, parquet)."""
+
+    def __init__(self, fmt: str, out: TextIO | None, path: str | None) -> None:
+        self.fmt = fmt
+        self.path = path
+        self.collected: list[tuple[str, Handshake]] = []
+        self.writer: Any = None
+        if fmt == "ndjson":
+            from .sinks.text import NdjsonWriter
+
+            self.writer = NdjsonWriter(out or sys.stdout)
+        elif fmt == "csv":
+            from .sinks.text import CsvWriter
+
+            self.writer = CsvWriter(out or sys.stdout)
+
+    def add(self, capture: str, h: Handshake) -> None:
+        if self.writer is not None:
+            self.writer.write(row(h, capture))
+        elif self.fmt in ("table", "parquet"):
+            self.collected.append((capture, h))
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        elif self.fmt == "parquet":
+            from .sinks.frame import write_parquet
+
+            assert self.path is not None
+            write_parquet(self.collected, self.path)
+        elif self.fmt == "table":
+            from .sinks.table import print_table
+
+            print_table(self.collected, sys.stdout)
+
+
+def _packets_with_progress(
+    packets: Iterator[tuple[int, int, bytes]], total: int, label: str
+) -> Iterator[tuple[int, int, bytes]]:
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+    with Progress(
+        "[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+        TimeRemainingColumn(), transient=True,
+        console=__import__("rich.console").console.Console(stderr=True),
+    ) as progress:
+        task = progress.add_task(label, total=total)
+        done = 0
+        step = 0
+        for item in packets:
+            done += len(item[2]) + 16
+            step += 1
+            if step >= 8192:
+                progress.update(task, completed=done)
+                step = 0
+            yield item
+
+
+def _want_progress(mode: str, name: str, quiet: bool) -> int:
+    """The file size to show progress against, or 0 for no bar."""
+    if mode == "never" or quiet or name == "-":
+        return 0
+    try:
+        size = os.path.getsize(name)
+    except OSError:
+        return 0
+    if mode == "always" or (size >= PROGRESS_MIN_BYTES and sys.stderr.isatty()):
+        return size
+    return 0
+
+
+def cmd_read(args: argparse.Namespace) -> int:
+    if args.format == "parquet" and not args.output:
+        _error("--format parquet needs -o FILE")
+        return 2
+    out: TextIO | None = None
+    if args.output and args.format in ("ndjson", "csv"):
+        out = open(args.output, "w", encoding="utf-8", newline="")  # noqa: SIM115
+    status = 0
+    summary = Summary(include_ech=args.include_ech)
+    stats: Counter[str] = Counter()
+    captures = 0
+    rows = _Rows(args.format, out, args.output)
+    try:
+        for name in args.files:
+            try:
+                source = open_capture(name)
+            except CaptureError as err:
+                _error(str(err))
+                status = 2
+                continue
+            captures += 1
+            dissector = Dissector()
+            with source:
+                packets = source.packets()
+                size = _want_progress(args.progress, name, args.quiet)
+                if size:
+                    packets = _packets_with_progress(packets, size, os.path.basename(name))
+                records = dissect(packets, dissector)
+                if args.format in ("ndjson", "summary"):
+                    for h in records:
+                        summary.add(h)
+                        rows.add(name, h)
+                else:
+                    for h in sorted(records, key=lambda r: r.frame):
+                        summary.add(h)
+                        rows.add(name, h)
+                cs = source.stats
+            stats.update(dissector.stats)
+            stats["packets"] += cs.packets
+            if cs.truncated_records:
+                stats["truncated_records"] += cs.truncated_records
+            if cs.corrupt_records:
+                stats["corrupt_records"] += cs.corrupt_records
+            if cs.error:
+                _error(f"{name}: {cs.error}")
+                status = max(status, 1)
+            elif cs.truncated_records:
+                _error(f"{name}: the last packet record is cut short (file truncated)")
+                status = max(status, 1)
+        rows.close()
+    finally:
+        if out is not None:
+            out.close()
+    if captures and (args.format == "summary" or not args.quiet):
+        stream = sys.stdout if args.format == "summary" else sys.stderr
+        for line in summary.lines(stats, captures=captures):
+            stream.write(line + "\n")
+    return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "read":
+            return cmd_read(args)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # the reader went away (`| head`): not an error; keep Python from complaining at exit
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

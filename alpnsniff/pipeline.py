@@ -1,0 +1,263 @@
+"""The flow of a packet: capture -> decode -> flow table -> TLS -> records.
+
+:class:`Dissector` is the only stateful part. It takes ``(ts_ns, linktype, data)`` tuples from
+any capture source and yields :class:`~alpnsniff.records.Handshake` records as they complete.
+
+The hot path is a peek and a look-up: for Ethernet, Linux SLL/SLL2 and raw IP frames carrying
+unfragmented IPv4/IPv6 TCP, the flow key is sliced straight out of the frame and looked up in
+the set of connections whose facts are known (or that are not TLS); a hit costs nothing more.
+Everything else goes through the full decoder (:mod:`alpnsniff.net`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from .capture import CaptureStats, open_capture
+from .net.decode import PacketDecoder
+from .records import Handshake
+from .tcpflow import TcpConnection
+
+SYN = 0x02
+RST = 0x04
+
+# Connections in handshake (or probing) state tracked at once. Each costs a few hundred bytes
+# plus its buffered handshake bytes; beyond this the least recently active are evicted (their
+# waiting ClientHellos are reported as unseen, and the eviction counted).
+MAX_ACTIVE_CONNECTIONS = 50_000
+# A connection silent this long (capture time) is evicted: handshakes take milliseconds to
+# seconds; two minutes matches the usual TCP idle timeouts of flow meters.
+IDLE_TIMEOUT_NS = 120 * 1_000_000_000
+SWEEP_INTERVAL_NS = 10 * 1_000_000_000
+# Flow keys remembered as "facts known / not TLS", in two generations: when the young one
+# holds this many, the old one is dropped. ~40 MB at most; a forgotten connection that is
+# still running is looked at once more and forgotten again (its data is not a handshake).
+SKIP_GENERATION = 200_000
+# Error messages kept for the report (all are counted in stats; the text of the first few helps).
+MAX_ERRORS_KEPT = 100
+
+# UDP ports that carry tunnels the decoder unwraps (VXLAN, GENEVE, GTP-U, Teredo).
+TUNNEL_UDP_PORTS = frozenset({4789, 6081, 2152, 3544})
+
+_IPV4 = b"\x08\x00"
+_IPV6 = b"\x86\xdd"
+_NOT_FRAGMENTED = (b"\x00\x00", b"\x40\x00")  # flags+offset: none, or DF only
+# Offset of the IP header for link types whose header has a fixed size and names its payload.
+# linktype -> (ip offset, offset of the 2-byte protocol field or -1 for "IP by version")
+_FIXED_LINK = {1: (14, 12), 113: (16, 14), 276: (20, 0), 101: (0, -1), 228: (0, -1), 229: (0, -1)}
+
+
+@dataclass
+class RunResult:
+    """What one capture gave: its records in frame order and every count of the run."""
+
+    name: str
+    handshakes: list[Handshake]
+    stats: Counter[str]
+    capture: CaptureStats | None = None
+    errors: list[str] = field(default_factory=list)
+
+
+class Dissector:
+    """Packets in, handshake records out. One per capture (frame numbers restart)."""
+
+    def __init__(self) -> None:
+        self.stats: Counter[str] = Counter()
+        self.decoder = PacketDecoder()
+        self.active: dict[bytes, TcpConnection] = {}
+        self.skip_young: set[bytes] = set()
+        self.skip_old: set[bytes] = set()
+        self.frame = 0
+        self.max_ts = 0
+        self.last_sweep = 0
+        self.errors: list[str] = []  # the first MAX_ERRORS_KEPT dissection errors, for the report
+
+    # ------------------------------------------------------------------ hot loop
+    def run(self, packets: Iterable[tuple[int, int, bytes]]) -> Iterator[Handshake]:
+        stats = self.stats
+        young = self.skip_young
+        old = self.skip_old
+        fixed_link = _FIXED_LINK
+        not_fragmented = _NOT_FRAGMENTED
+        tunnel_ports = TUNNEL_UDP_PORTS
+        frame = self.frame
+        fast_skipped = 0
+        udp_skipped = 0
+        slow = self._slow
+        try:
+            for ts_ns, linktype, data in packets:
+                frame += 1
+                link = fixed_link.get(linktype)
+                if link is not None:
+                    ip, proto_at = link
+                    if proto_at >= 0:
+                        ethertype = data[proto_at : proto_at + 2]
+                        version = 4 if ethertype == _IPV4 else 6 if ethertype == _IPV6 else 0
+                    else:
+                        version = data[ip] >> 4 if len(data) > ip else 0
+                    if version == 4:
+                        if data[ip + 6 : ip + 8] in not_fragmented:
+                            proto = data[ip + 9]
+                            l4 = ip + ((data[ip] & 15) << 2)
+                            if proto == 6:
+                                key = data[ip + 12 : ip + 20] + data[l4 : l4 + 4]
+                                if key in young or key in old:
+                                    fast_skipped += 1
+                                    continue
+                            elif proto == 17 and len(data) >= l4 + 8:
+                                ports = data[l4 : l4 + 4]
+                                if (
+                                    ports[0] << 8 | ports[1]
+                                ) not in tunnel_ports and (
+                                    ports[2] << 8 | ports[3]
+                                ) not in tunnel_ports:
+                                    udp_skipped += 1
+                                    continue
+                    elif version == 6:
+                        proto = data[ip + 6] if len(data) > ip + 6 else -1
+                        if proto == 6:
+                            key = data[ip + 8 : ip + 40] + data[ip + 40 : ip + 44]
+                            if key in young or key in old:
+                                fast_skipped += 1
+                                continue
+                        elif proto == 17 and len(data) >= ip + 48:
+                            ports = data[ip + 40 : ip + 44]
+                            if (
+                                ports[0] << 8 | ports[1]
+                            ) not in tunnel_ports and (
+                                ports[2] << 8 | ports[3]
+                            ) not in tunnel_ports:
+                                udp_skipped += 1
+                                continue
+                self.frame = frame
+                records = slow(ts_ns, linktype, data, frame)
+                if records:
+                    yield from records
+                young = self.skip_young
+                old = self.skip_old
+        finally:
+            self.frame = frame
+            stats["packets_fast_skipped"] += fast_skipped
+            stats["udp_skipped"] += udp_skipped
+        self.frame = frame
+
+    # ------------------------------------------------------------------ slow path
+    def _slow(self, ts_ns: int, linktype: int, data: bytes, frame: int) -> list[Handshake]:
+        stats = self.stats
+        seg = self.decoder.decode(linktype, data, ts_ns)
+        if isinstance(seg, str):
+            stats["skipped_" + seg.split(":", 1)[0]] += 1
+            return []
+        if seg.proto != 6:
+            stats["udp_skipped"] += 1
+            return []
+        if ts_ns > self.max_ts:
+            self.max_ts = ts_ns
+        sport = seg.sport
+        dport = seg.dport
+        ports = bytes((sport >> 8, sport & 255, dport >> 8, dport & 255))
+        key = seg.src + seg.dst + ports
+        if key in self.skip_young or key in self.skip_old:
+            stats["packets_slow_skipped"] += 1
+            return []
+        out: list[Handshake] = []
+        if self.max_ts - self.last_sweep > SWEEP_INTERVAL_NS:
+            out.extend(self._sweep())
+        conn = self.active.get(key)
+        if conn is None:
+            flags = seg.flags
+            if flags & RST or not (seg.payload or flags & SYN):
+                stats["tcp_unknown_no_payload"] += 1
+                return out
+            conn = TcpConnection(key, stats)
+            rkey = seg.dst + seg.src + ports[2:] + ports[:2]
+            self.active[key] = conn
+            self.active[rkey] = conn
+            stats["tcp_connections"] += 1
+            if len(self.active) > 2 * MAX_ACTIVE_CONNECTIONS:
+                out.extend(self._evict_oldest())
+        out.extend(conn.on_segment(key, seg, frame, ts_ns))
+        if conn.done or conn.not_tls:
+            if conn.not_tls:
+                stats["tcp_not_tls"] += 1
+            out.extend(self._retire(conn))
+        return out
+
+    def _retire(self, conn: TcpConnection) -> list[Handshake]:
+        """Forget a connection: its keys go to the skip set, waiting records leave as unseen."""
+        young = self.skip_young
+        key_a = conn.key_a
+        # both directions, whether or not each has sent anything yet
+        rkey = _reverse_key(key_a)
+        self.active.pop(key_a, None)
+        self.active.pop(rkey, None)
+        young.add(key_a)
+        young.add(rkey)
+        if len(young) >= SKIP_GENERATION:
+            self.skip_old = young
+            self.skip_young = set()
+            self.stats["skip_generations_dropped"] += 1
+        room = MAX_ERRORS_KEPT - len(self.errors)
+        if conn.errors and room > 0:
+            self.errors.extend(conn.errors[:room])
+        return conn.flush()
+
+    def _sweep(self) -> list[Handshake]:
+        self.last_sweep = self.max_ts
+        horizon = self.max_ts - IDLE_TIMEOUT_NS
+        idle = {id(c): c for c in self.active.values() if c.last_ts < horizon}
+        out: list[Handshake] = []
+        for conn in idle.values():
+            self.stats["tcp_evicted_idle"] += 1
+            out.extend(self._retire(conn))
+        return out
+
+    def _evict_oldest(self) -> list[Handshake]:
+        conns = sorted({id(c): c for c in self.active.values()}.values(), key=_last_ts)
+        out: list[Handshake] = []
+        for conn in conns[: max(1, len(conns) // 10)]:
+            self.stats["tcp_evicted_table_full"] += 1
+            out.extend(self._retire(conn))
+        return out
+
+    def finish(self) -> list[Handshake]:
+        """End of input: every connection still waiting reports what it has."""
+        out: list[Handshake] = []
+        for conn in {id(c): c for c in self.active.values()}.values():
+            out.extend(conn.flush())
+        self.active.clear()
+        return out
+
+
+def _last_ts(conn: TcpConnection) -> int:
+    return conn.last_ts
+
+
+def _reverse_key(key: bytes) -> bytes:
+    half = (len(key) - 4) // 2
+    return key[half : 2 * half] + key[:half] + key[-2:] + key[-4:-2]
+
+
+def dissect(packets: Iterable[tuple[int, int, bytes]], dissector: Dissector) -> Iterator[Handshake]:
+    """Every record the packets give, the waiting ones at the end included."""
+    yield from dissector.run(packets)
+    yield from dissector.finish()
+
+
+def analyze_file(path: str | os.PathLike[str]) -> RunResult:
+    """Read one capture to its end; records sorted by frame."""
+    dissector = Dissector()
+    with open_capture(path) as source:
+        handshakes = list(dissect(source.packets(), dissector))
+        capture_stats = source.stats
+    handshakes.sort(key=_frame)
+    stats = dissector.stats
+    stats["packets"] = capture_stats.packets
+    return RunResult(str(path), handshakes, stats, capture_stats, dissector.errors)
+
+
+def _frame(record: Handshake) -> int:
+    return record.frame

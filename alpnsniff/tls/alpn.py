@@ -1,0 +1,43 @@
+"""ALPN protocol IDs as text and as names.
+
+An ALPN protocol ID is an opaque octet string (RFC 7301 §3.1): anything may arrive, so
+the text form escapes every octet that could confuse a terminal, a CSV reader or a
+``,``-joined list.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from alpnsniff.tls.registry import ALPN_PROTOCOLS
+
+__all__ = ["alpn_name", "alpn_text", "is_grease_alpn"]
+
+# Octets kept as they are: printable ASCII 0x21-0x7e except the backslash (the escape).
+_SAFE: Final = bytes(b for b in range(0x21, 0x7F) if b != 0x5C)
+_ESCAPES: Final = tuple(chr(b) if b in _SAFE else f"\\x{b:02x}" for b in range(256))
+
+
+def alpn_text(raw: bytes) -> str:
+    r"""Printable form of an ALPN ID: octets 0x21-0x7e kept except the backslash; every
+    other octet written ``\xNN`` (lowercase hex). ``b"a b"`` -> ``a\x20b``, ``b"\\"`` ->
+    ``\x5c``. Safe for terminals and CSV. The comma is kept as it is, so a list of IDs
+    joined with ``,`` can be ambiguous: keep lists as lists, or as the raw octets.
+    """
+    if not raw.translate(None, _SAFE):  # every octet is safe: the common case, one C call
+        return raw.decode("ascii")
+    esc = _ESCAPES
+    return "".join([esc[b] for b in raw])
+
+
+def is_grease_alpn(raw: bytes) -> bool:
+    """True for the GREASE ALPN IDs of RFC 8701 §3: two equal octets 0x?A (0x0A0A..0xFAFA)."""
+    return len(raw) == 2 and raw[0] == raw[1] and (raw[0] & 0x0F) == 0x0A
+
+
+def alpn_name(raw: bytes) -> str:
+    """The IANA registry's display name for an ALPN ID, ``GREASE`` or ``unknown``."""
+    name = ALPN_PROTOCOLS.get(raw)
+    if name is not None:
+        return name
+    return "GREASE" if is_grease_alpn(raw) else "unknown"

@@ -1,0 +1,489 @@
+"""tshark's view of a capture: one row per TLS handshake message, as tshark 4.0.17 dissects it.
+
+The differential tests compare alpnsniff with this view. The preferences are those of the
+corpus ground truth (``../shared/corpus/truth/README.md``): heuristics first, TCP and TLS
+reassembly on, no keys (pcapng Decryption Secrets Blocks are dropped on a temporary copy), plus
+a few per-file overrides (:data:`OVERRIDES`, copied from ``corpus/tools/tshark_overrides.tsv`` so
+the project's own captures need no ``../shared``).
+
+tshark runs once per file with ``-T pdml``: PDML gives each field's exact octets (``value``) as
+hex, so ALPN protocol IDs come out as the raw bytes on the wire, never the display string.
+"""
+
+from __future__ import annotations
+
+import gzip
+import ipaddress
+import os
+import shutil
+import struct
+import subprocess
+import tempfile
+import threading
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+TSHARK_VERSION = "4.0.17"  # the version the stored truth was made with
+
+PREFS: tuple[str, ...] = (
+    "-n",
+    "-o", "tcp.desegment_tcp_streams:TRUE",
+    "-o", "tcp.reassemble_out_of_order:TRUE",
+    "-o", "tcp.try_heuristic_first:TRUE",
+    "-o", "udp.try_heuristic_first:TRUE",
+    "-o", "tls.desegment_ssl_records:TRUE",
+    "-o", "tls.desegment_ssl_application_data:TRUE",
+    "-o", "quic.reassemble_crypto_out_of_order:TRUE",
+    "-o", "tls.keylog_file:",
+)  # fmt: skip
+
+HELLO_FILTER = (
+    "tls.handshake.type == 1 || tls.handshake.type == 2"
+    " || (tls.record.version == 0x0002 && tls.handshake.type == 4)"
+    " || dtls.handshake.type == 1 || dtls.handshake.type == 2"
+    ' || gquic.tag == "CHLO"'
+)
+ALERT_FILTER = "tls.alert_message.desc == 120"
+DISPLAY_FILTER = f"{HELLO_FILTER} || {ALERT_FILTER}"
+
+# Per-file extra arguments: a copy of corpus/tools/tshark_overrides.tsv (file name -> args).
+OVERRIDES: dict[str, tuple[str, ...]] = {
+    # Bare ACKs carry 2 bytes (00 00) at the ClientHello's sequence number, so reassembly drops
+    # the CH; without desegmentation each CH fits in one segment (retransmissions become rows).
+    "nDPI__heuristic_tcp_ack_payload.pcap": (
+        "-o", "tcp.desegment_tcp_streams:FALSE",
+        "-o", "tcp.analyze_sequence_numbers:FALSE",
+    ),
+    # RDP switches to TLS after the X.224 exchange: needs Decode-As.
+    "nDPI__rdp.pcap": ("-d", "tcp.port==3389,tls"),
+    "zeek__rdp_rdp-no-cookie-mstshash.pcap": ("-d", "tcp.port==3389,tls"),
+}  # fmt: skip
+
+CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".pcap.gz", ".pcapng.gz", ".cap")
+TSHARK_TIMEOUT_S = 300  # one capture; the largest corpus file takes ~10 s
+PDML_BLOCK_SECRETS = 0x0000000A  # pcapng Decryption Secrets Block type
+
+
+@dataclass(frozen=True, slots=True)
+class TsharkHello:
+    """One ClientHello (hs_type 1) or ServerHello / HelloRetryRequest (hs_type 2)."""
+
+    frame: int  # frame where tshark finished the message (last frame of a reassembly)
+    proto: str  # "tls" (over TCP), "sslv2", "quic", "dtls", "gquic"
+    transport: str  # "tcp" or "udp" (innermost)
+    stream: int | None  # tcp.stream / udp.stream
+    src: str
+    dst: str
+    sport: int
+    dport: int
+    hs_type: int  # 1 ClientHello, 2 ServerHello/HRR (gQUIC CHLO: 1)
+    alpn: tuple[bytes, ...]  # ALPN protocol IDs, wire order, exact octets
+    sni: str | None  # tshark's display form; None when absent
+    is_hrr: bool
+    sslv2: bool
+    reasm_frames: tuple[int, ...]  # frames the message came from (sorted)
+    quic_version: str = ""
+    name: str = ""  # tshark's message name ("Client Hello", "Hello Retry Request", ...)
+
+    @property
+    def alpn_hex(self) -> str:
+        """The truth's ``alpn_hex`` column: hex of each ID, comma-joined."""
+        return ",".join(p.hex() for p in self.alpn)
+
+
+@dataclass(frozen=True, slots=True)
+class TsharkAlert:
+    """A plaintext TLS alert 120 (no_application_protocol) over TCP."""
+
+    frame: int
+    stream: int | None
+    src: str
+    dst: str
+    sport: int
+    dport: int
+    level: int
+    desc: int
+
+
+@dataclass(frozen=True, slots=True)
+class TsharkView:
+    """Everything tshark showed for one capture."""
+
+    path: Path
+    rows: tuple[TsharkHello, ...]  # every hello, in tshark's document order
+    alerts: tuple[TsharkAlert, ...]
+    returncode: int
+    stderr: str
+    pdml_complete: bool  # False when tshark stopped mid-document (damaged capture)
+
+    @property
+    def tcp(self) -> list[TsharkHello]:
+        """TLS (and SSLv2-format) hellos over TCP."""
+        return [r for r in self.rows if _is_tcp_tls(r)]
+
+    @property
+    def quic(self) -> list[TsharkHello]:
+        """TLS hellos in QUIC CRYPTO frames (for the QUIC comparison)."""
+        return [r for r in self.rows if r.proto == "quic"]
+
+    @property
+    def other(self) -> list[TsharkHello]:
+        """DTLS, gQUIC CHLO, and anything else tshark found over UDP."""
+        return [r for r in self.rows if not _is_tcp_tls(r) and r.proto != "quic"]
+
+
+def _is_tcp_tls(row: TsharkHello) -> bool:
+    return row.transport == "tcp" and row.proto in ("tls", "sslv2")
+
+
+def tshark_unavailable_reason() -> str | None:
+    """None when tshark TSHARK_VERSION is on PATH, else why the tests must skip."""
+    exe = shutil.which("tshark")
+    if exe is None:
+        return "tshark is not on PATH"
+    try:
+        out = subprocess.run(
+            [exe, "--version"], capture_output=True, text=True, timeout=60, check=False
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return f"tshark --version failed: {err}"
+    first = out.splitlines()[0] if out else ""
+    if f" {TSHARK_VERSION} " not in first + " ":
+        return f"need tshark {TSHARK_VERSION} (the truth's version), found: {first!r}"
+    return None
+
+
+def capture_files(folder: Path) -> list[Path]:
+    """The capture files directly in ``folder`` (sorted by name)."""
+    return sorted(
+        p for p in folder.iterdir() if p.is_file() and p.name.lower().endswith(CAPTURE_SUFFIXES)
+    )
+
+
+# --- pcapng Decryption Secrets Blocks --------------------------------------------------------
+
+
+def _open_bytes(path: Path) -> bytes:
+    if path.name.endswith(".gz"):
+        with gzip.open(path, "rb") as fh:
+            return fh.read()
+    return path.read_bytes()
+
+
+def strip_secrets(data: bytes) -> tuple[bytes, int]:
+    """Drop pcapng Decryption Secrets Blocks; returns (new bytes, blocks dropped).
+
+    Other formats, and a damaged tail, are returned unchanged from where parsing stops.
+    """
+    if data[:4] != b"\x0a\x0d\x0d\x0a":
+        return data, 0
+    out = bytearray()
+    pos, dropped, endian = 0, 0, "<"
+    while pos + 12 <= len(data):
+        if data[pos : pos + 4] == b"\x0a\x0d\x0d\x0a":  # SHB: its byte-order magic sets endian
+            endian = "<" if data[pos + 8 : pos + 12] == b"\x4d\x3c\x2b\x1a" else ">"
+        btype, blen = struct.unpack(endian + "II", data[pos : pos + 8])
+        if blen < 12 or pos + blen > len(data):
+            break
+        if btype == PDML_BLOCK_SECRETS:
+            dropped += 1
+        else:
+            out += data[pos : pos + blen]
+        pos += blen
+    out += data[pos:]
+    return bytes(out), dropped
+
+
+# --- PDML ----------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Ctx:
+    frame: int
+    transport: str = ""
+    proto: str = "tls"
+    src: str = ""
+    dst: str = ""
+    sport: int = 0
+    dport: int = 0
+    stream: int | None = None
+    quic_version: str = ""
+    segs: list[str] = field(default_factory=list)
+    qfrags: list[str] = field(default_factory=list)
+    hsfrags: list[str] = field(default_factory=list)
+
+
+def _child_show(el: ET.Element, name: str) -> str | None:
+    for c in el:
+        if c.get("name") == name:
+            return c.get("show")
+    return None
+
+
+def _hello(el: ET.Element, pfx: str, ctx: _Ctx, sslv2: bool) -> TsharkHello | None:
+    htype = _child_show(el, pfx + ".handshake.type")
+    if sslv2:  # SSLv2 message codes: 1 CLIENT-HELLO, 4 SERVER-HELLO (2 is CLIENT-MASTER-KEY)
+        htype = {"1": "1", "4": "2"}.get(htype or "")
+    if htype not in ("1", "2"):
+        return None
+    showname = el.get("showname", "")
+    if "(Fragment)" in showname:  # DTLS piece; the "(Reassembled)" message is the row
+        return None
+    alpn: list[bytes] = []
+    sni: list[str] = []
+    frags: list[str] = []
+    for d in el.iter():
+        n = d.get("name")
+        if n == pfx + ".handshake.extensions_alpn_str":
+            alpn.append(bytes.fromhex(d.get("value", "")))
+        elif n == pfx + ".handshake.extensions_server_name":
+            sni.append(d.get("show", ""))
+        elif n in ("tls.handshake.fragment", "dtls.fragment"):
+            frags.append(d.get("show", ""))
+    frames = {*ctx.segs, *ctx.qfrags, *frags, *ctx.hsfrags, str(ctx.frame)}
+    proto = "sslv2" if sslv2 else (ctx.proto if pfx == "tls" else "dtls")
+    return TsharkHello(
+        frame=ctx.frame,
+        proto=proto,
+        transport=ctx.transport,
+        stream=ctx.stream,
+        src=ctx.src,
+        dst=ctx.dst,
+        sport=ctx.sport,
+        dport=ctx.dport,
+        hs_type=int(htype),
+        alpn=tuple(alpn),
+        sni=",".join(sni) if sni else None,
+        is_hrr="Hello Retry Request" in showname,
+        sslv2=sslv2,
+        reasm_frames=tuple(sorted(int(x) for x in frames if x.isdigit())),
+        quic_version=ctx.quic_version,
+        name=showname.replace("Handshake Protocol: ", "").replace(" Record Layer:", ""),
+    )
+
+
+def _alert(el: ET.Element, ctx: _Ctx) -> TsharkAlert | None:
+    desc = _child_show(el, "tls.alert_message.desc")
+    level = _child_show(el, "tls.alert_message.level")
+    if desc is None or not desc.isdigit() or int(desc) != 120 or ctx.transport != "tcp":
+        return None
+    return TsharkAlert(
+        frame=ctx.frame,
+        stream=ctx.stream,
+        src=ctx.src,
+        dst=ctx.dst,
+        sport=ctx.sport,
+        dport=ctx.dport,
+        level=int(level) if level and level.isdigit() else -1,
+        desc=int(desc),
+    )
+
+
+def _walk(el: ET.Element, ctx: _Ctx, hellos: list[TsharkHello], alerts: list[TsharkAlert]) -> None:
+    # TLS handshake-fragment reassembly info is a sibling of the reassembled handshake element.
+    saved = ctx.hsfrags
+    for ch in el:
+        if ch.get("name") in ("tls.handshake.fragments", "dtls.fragments"):
+            ctx.hsfrags = [
+                d.get("show", "")
+                for d in ch.iter()
+                if d.get("name") in ("tls.handshake.fragment", "dtls.fragment")
+            ]
+    for ch in el:
+        n = ch.get("name", "")
+        if ch.tag == "proto":
+            if n in ("tcp", "udp"):
+                ctx.transport, ctx.proto, ctx.quic_version = n, "tls", ""
+                ctx.segs, ctx.qfrags, ctx.hsfrags = [], [], []
+            elif n == "quic":
+                ctx.proto, ctx.quic_version = "quic", ""
+                ctx.qfrags = [
+                    d.get("show", "")
+                    for d in ch.iter("field")
+                    if d.get("name") == "quic.crypto.fragment"
+                ]
+            elif n == "gquic":
+                _gquic(ch, ctx, hellos)
+                continue
+        elif ch.tag == "field":
+            show = ch.get("show", "")
+            if n in ("ip.src", "ipv6.src"):
+                ctx.src = show
+            elif n in ("ip.dst", "ipv6.dst"):
+                ctx.dst = show
+            elif n in ("tcp.srcport", "udp.srcport"):
+                ctx.sport = int(show)
+            elif n in ("tcp.dstport", "udp.dstport"):
+                ctx.dport = int(show)
+            elif n in ("tcp.stream", "udp.stream"):
+                ctx.stream = int(show)
+            elif n == "quic.version" and not ctx.quic_version:
+                ctx.quic_version = show
+            elif n in ("tcp.segments", "tls.segments"):
+                ctx.segs = [
+                    d.get("show", "")
+                    for d in ch.iter()
+                    if d.get("name") in ("tcp.segment", "tls.segment")
+                ]
+            elif n == "tls.record" and _child_show(ch, "tls.handshake.type") is not None:
+                row = _hello(ch, "tls", ctx, sslv2=True)  # SSLv2 records carry the message
+                if row is not None:
+                    hellos.append(row)
+                continue
+            elif n in ("tls.handshake", "dtls.handshake"):
+                row = _hello(ch, n.split(".")[0], ctx, sslv2=False)
+                if row is not None:
+                    hellos.append(row)
+                continue
+            elif n == "tls.alert_message":
+                alert = _alert(ch, ctx)
+                if alert is not None:
+                    alerts.append(alert)
+                continue
+        _walk(ch, ctx, hellos, alerts)
+    ctx.hsfrags = saved
+
+
+def _gquic(el: ET.Element, ctx: _Ctx, hellos: list[TsharkHello]) -> None:
+    tags = [d.get("show") for d in el.iter("field") if d.get("name") == "gquic.tag"]
+    if "CHLO" not in tags:
+        return
+    ver = next(
+        (d.get("show", "") for d in el.iter("field") if d.get("name") == "gquic.version"), ""
+    )
+    sni = next((d.get("show") for d in el.iter("field") if d.get("name") == "gquic.tag.sni"), None)
+    hellos.append(
+        TsharkHello(
+            frame=ctx.frame, proto="gquic", transport=ctx.transport, stream=ctx.stream,
+            src=ctx.src, dst=ctx.dst, sport=ctx.sport, dport=ctx.dport, hs_type=1, alpn=(),
+            sni=sni, is_hrr=False, sslv2=False, reasm_frames=(ctx.frame,), quic_version=ver,
+            name="gQUIC CHLO",
+        )
+    )  # fmt: skip
+
+
+def parse_pdml(stream: IO[bytes]) -> tuple[list[TsharkHello], list[TsharkAlert], bool]:
+    """Rows from a PDML document; the flag is False when the document ended early."""
+    hellos: list[TsharkHello] = []
+    alerts: list[TsharkAlert] = []
+    root: ET.Element | None = None
+    try:
+        for event, el in ET.iterparse(stream, events=("start", "end")):
+            if event == "start":
+                if root is None:
+                    root = el
+                continue
+            if el.tag != "packet":
+                continue
+            frame = next(
+                (
+                    int(d.get("show", "0"))
+                    for d in el.iter("field")
+                    if d.get("name") == "frame.number"
+                ),
+                0,
+            )
+            _walk(el, _Ctx(frame=frame), hellos, alerts)
+            if root is not None:
+                root.clear()  # keep memory flat on big captures
+    except ET.ParseError:
+        return hellos, alerts, False
+    return hellos, alerts, True
+
+
+# --- running tshark ------------------------------------------------------------------------
+
+
+def tshark_command(path: Path, name: str | None = None) -> list[str]:
+    """The tshark command line for ``path``; ``name`` picks the per-file overrides."""
+    return [
+        "tshark", "-r", str(path), *PREFS, *OVERRIDES.get(name or path.name, ()),
+        "-Y", DISPLAY_FILTER, "-T", "pdml",
+    ]  # fmt: skip
+
+
+def run_tshark(path: Path) -> TsharkView:
+    """tshark's view of one capture (passive, no keys), with the truth's preferences."""
+    with tempfile.TemporaryDirectory(prefix="alpnsniff-tshark-") as tmp:
+        env = dict(os.environ, WIRESHARK_CONFIG_DIR=tmp)  # an empty profile: no local prefs
+        target = path
+        if ".pcapng" in path.name:
+            stripped, dropped = strip_secrets(_open_bytes(path))
+            if dropped:  # the passive view: tshark must not decrypt with embedded keys
+                target = Path(tmp) / path.name.removesuffix(".gz")
+                target.write_bytes(stripped)
+        with (
+            open(Path(tmp) / "stderr", "w+b") as err,
+            subprocess.Popen(
+                tshark_command(target, path.name), stdout=subprocess.PIPE, stderr=err, env=env
+            ) as proc,
+        ):
+            assert proc.stdout is not None
+            hellos, alerts, complete = parse_pdml(proc.stdout)
+            proc.stdout.read()  # drain whatever follows a parse error
+            rc = proc.wait(timeout=TSHARK_TIMEOUT_S)
+            err.seek(0)
+            stderr = err.read().decode("utf-8", "replace")
+    return TsharkView(
+        path=path,
+        rows=tuple(hellos),
+        alerts=tuple(alerts),
+        returncode=rc,
+        stderr=stderr,
+        pdml_complete=complete,
+    )
+
+
+class TsharkCache:
+    """Runs tshark on many files in the background (2 at a time), each file once."""
+
+    def __init__(self, workers: int = 2) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tshark")
+        self._futures: dict[Path, Future[TsharkView]] = {}
+        self._lock = threading.Lock()
+
+    def prefetch(self, paths: Iterable[Path]) -> None:
+        with self._lock:
+            for p in paths:
+                if p not in self._futures:
+                    self._futures[p] = self._pool.submit(run_tshark, p)
+
+    def get(self, path: Path) -> TsharkView:
+        self.prefetch([path])
+        return self._futures[path].result()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+# --- the stored truth ----------------------------------------------------------------------
+
+
+def read_truth(tsv: Path) -> list[dict[str, str]]:
+    """Rows of a ``truth/NAME.tsv`` file as dicts (column -> text)."""
+    lines = tsv.read_text(encoding="utf-8").splitlines()
+    cols = lines[0].split("\t")
+    return [dict(zip(cols, ln.split("\t"), strict=False)) for ln in lines[1:] if ln]
+
+
+def truth_name(capture: Path) -> str:
+    """``NAME`` of ``truth/NAME.tsv`` for a corpus capture (its name minus the last suffix)."""
+    return capture.name.rsplit(".", 1)[0]
+
+
+def same_ip(a: str, b: str) -> bool:
+    try:
+        return ipaddress.ip_address(a) == ipaddress.ip_address(b)
+    except ValueError:
+        return a == b
+
+
+def norm_ip(a: str) -> str:
+    try:
+        return str(ipaddress.ip_address(a))
+    except ValueError:
+        return a
