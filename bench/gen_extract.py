@@ -14,7 +14,6 @@ import textwrap
 from pathlib import Path
 
 import dpkt
-
 from gen_quic import crypto_frames, initial_keys, unprotect_initial
 
 DEFAULT_REALCAP = Path(__file__).resolve().parents[1] / ".." / "shared" / "realcap"
@@ -42,9 +41,7 @@ def _handshake_stream(path: Path, *, from_client: bool) -> bytes:
     TLS-over-TCP connection in the file (only the first flight is needed)."""
     pkts = [p for p in _payloads(path) if p[0] == "tcp" and p[3]]
     client_port = next(sport for _, sport, _, data in pkts if data[0] == 0x16)
-    stream = b"".join(
-        data for _, sport, _, data in pkts if (sport == client_port) == from_client
-    )
+    stream = b"".join(data for _, sport, _, data in pkts if (sport == client_port) == from_client)
     body = b""
     pos = 0
     while pos + 5 <= len(stream) and stream[pos] == 0x16:

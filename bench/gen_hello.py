@@ -200,7 +200,7 @@ def build_client_hello(
     if any(e[0] == EXT_PADDING for e in exts):
         unpadded = [e for e in exts if e[0] != EXT_PADDING]
         pad = tpl.total_len - 4 - len(head) - 2 - _ext_size(unpadded) - 4
-        exts = unpadded + [(EXT_PADDING, bytes(pad))] if pad >= 0 else unpadded
+        exts = [*unpadded, (EXT_PADDING, bytes(pad))] if pad >= 0 else unpadded
     ext_bytes = b"".join(struct.pack("!HH", t, len(d)) + d for t, d in exts)
     return handshake(1, head + struct.pack("!H", len(ext_bytes)) + ext_bytes)
 

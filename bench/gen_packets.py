@@ -45,7 +45,7 @@ def inet_checksum(data: bytes) -> int:
 class Endpoint:
     """One host pair and its link: MACs and the IP header builder for either direction."""
 
-    __slots__ = ("cmac", "cip", "ipv6", "smac", "sip")
+    __slots__ = ("cip", "cmac", "ipv6", "sip", "smac")
 
     def __init__(self, cip: bytes, sip: bytes, cmac: bytes, smac: bytes) -> None:
         self.cip, self.sip, self.cmac, self.smac = cip, sip, cmac, smac
@@ -88,8 +88,12 @@ def tcp_segment(
 ) -> bytes:
     """A whole Ethernet frame carrying one TCP segment with a correct checksum."""
     hlen = 20 + len(options)
-    hdr = _TCP.pack(sport, dport, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, (hlen // 4) << 4, flags,
-                    window, 0, 0) + options
+    hdr = (
+        _TCP.pack(
+            sport, dport, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, (hlen // 4) << 4, flags, window, 0, 0
+        )
+        + options
+    )
     seg_len = hlen + len(payload)
     csum = inet_checksum(ep.pseudo(to_server, PROTO_TCP, seg_len) + hdr + payload)
     l4 = hdr[:16] + struct.pack("!H", csum) + hdr[18:] + payload

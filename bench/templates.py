@@ -165,4 +165,3 @@ SERVER_TLS12_TAIL = bytes.fromhex(
     "2e759f6793dd2d2fe8afcfd35b022100c7ed5dd0f32ba99db7a2cba44d4b35957af724023bc476407015c56669f1dcf8"
     "0e000000"
 )
-

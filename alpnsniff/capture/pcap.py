@@ -85,10 +85,15 @@ def iter_pcap(
     linktype = header.linktype
     ns_per_s = _NS_PER_S
     max_caplen = MAX_CAPLEN
+    # seconds -> nanoseconds once per second of capture, not once per packet
+    last_sec = -1
+    sec_ns = 0
     packets = stats.packets
-    nbytes = stats.bytes
     base = 0  # file offset of buf[0]
     pos = FILE_HEADER_LEN
+    # stats.bytes is derived at each flush: record bytes consumed minus their headers
+    flushed_pos = pos
+    flushed_packets = packets
     try:
         while True:
             end = len(buf)
@@ -109,14 +114,16 @@ def iter_pcap(
                     need = hlen + caplen
                     break
                 packets += 1
-                nbytes += caplen
                 pos = nxt
-                yield sec * ns_per_s + frac * frac_ns, linktype, buf[start:nxt]
-            stats.packets = packets
-            stats.bytes = nbytes
+                if sec != last_sec:
+                    last_sec = sec
+                    sec_ns = sec * ns_per_s
+                yield sec_ns + frac * frac_ns, linktype, buf[start:nxt]
+            stats.bytes += pos - flushed_pos - hlen * (packets - flushed_packets)
+            stats.packets = flushed_packets = packets
             tail = buf[pos:]
             base += pos
-            pos = 0
+            pos = flushed_pos = 0
             buf = refill(read, tail, need)
             if buf is tail:  # end of the stream
                 if tail:
@@ -128,5 +135,5 @@ def iter_pcap(
                         )
                 return
     finally:
+        stats.bytes += pos - flushed_pos - hlen * (packets - flushed_packets)
         stats.packets = packets
-        stats.bytes = nbytes

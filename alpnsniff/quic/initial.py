@@ -77,11 +77,15 @@ def hkdf_extract(salt: bytes, ikm: bytes) -> bytes:
     return mac.finalize()
 
 
+def hkdf_label(label: bytes, length: int) -> bytes:
+    """RFC 8446 §7.1 HkdfLabel with an empty context: the HKDF-Expand ``info``."""
+    full = b"tls13 " + label
+    return length.to_bytes(2, "big") + bytes((len(full),)) + full + b"\x00"
+
+
 def hkdf_expand_label(secret: bytes, label: bytes, length: int) -> bytes:
     """RFC 8446 §7.1 HKDF-Expand-Label with an empty context, SHA-256."""
-    full = b"tls13 " + label
-    info = length.to_bytes(2, "big") + bytes((len(full),)) + full + b"\x00"
-    return HKDFExpand(hashes.SHA256(), length, info).derive(secret)
+    return HKDFExpand(hashes.SHA256(), length, hkdf_label(label, length)).derive(secret)
 
 
 def _info_or_raise(version: int) -> VersionInfo:
@@ -157,9 +161,11 @@ def remove_header_protection(packet: LongHeaderPacket, keys: PacketKeys) -> tupl
     mask = keys.mask(data[sample_start : sample_start + SAMPLE_LENGTH])
     first = data[0] ^ (mask[0] & 0x0F)  # long header: the low 4 bits are protected
     pn_length = (first & 0x03) + 1
-    pn_bytes = bytes(b ^ m for b, m in zip(data[pn_offset : pn_offset + pn_length], mask[1:]))
-    header = bytes((first,)) + data[1:pn_offset] + pn_bytes
-    return header, int.from_bytes(pn_bytes, "big"), pn_length
+    truncated = int.from_bytes(data[pn_offset : pn_offset + pn_length], "big") ^ int.from_bytes(
+        mask[1 : 1 + pn_length], "big"
+    )
+    header = bytes((first,)) + data[1:pn_offset] + truncated.to_bytes(pn_length, "big")
+    return header, truncated, pn_length
 
 
 def open_initial(

@@ -109,6 +109,9 @@ class VersionInfo:
     retry_format: RetryFormat
     #: (key, nonce) of the Retry Integrity Tag, or None where the version has no tag.
     retry_key: tuple[bytes, bytes] | None
+    #: Google T050/T051 put Google QUIC frames (CRYPTO = 0x08, gQUIC ACK) in the
+    #: IETF-style protected Initial; everything else uses RFC 9000 frames.
+    google_frames: bool = False
 
     @property
     def initial_type_bits(self) -> int:
@@ -123,6 +126,7 @@ def _info(
     retry: tuple[bytes, bytes] | None,
     *,
     v2: bool = False,
+    google: bool = False,
 ) -> VersionInfo:
     return VersionInfo(
         version=version,
@@ -132,6 +136,7 @@ def _info(
         packet_types=_TYPES_V2 if v2 else _TYPES_V1,
         retry_format=RetryFormat.ODCID if retry is None else RetryFormat.INTEGRITY_TAG,
         retry_key=retry,
+        google_frames=google,
     )
 
 
@@ -144,9 +149,9 @@ def _build_table() -> dict[int, VersionInfo]:
         0xFACEB001: _info(0xFACEB001, "mvfst-01", SALT_DRAFT_22, None),
         0xFACEB002: _info(0xFACEB002, "mvfst-02", SALT_DRAFT_23, RETRY_DRAFT_25),
         0xFACEB00E: _info(0xFACEB00E, "mvfst-0e", SALT_DRAFT_23, RETRY_DRAFT_25),
-        # Google QUIC with TLS 1.3 in CRYPTO frames (T050, T051): own salts, draft-27 rules.
-        0x54303530: _info(0x54303530, "T050", SALT_T050, RETRY_DRAFT_25),
-        0x54303531: _info(0x54303531, "T051", SALT_T051, RETRY_DRAFT_25),
+        # Google QUIC with TLS 1.3 in CRYPTO frames (T050, T051): own salts, gQUIC frames.
+        0x54303530: _info(0x54303530, "T050", SALT_T050, RETRY_DRAFT_25, google=True),
+        0x54303531: _info(0x54303531, "T051", SALT_T051, RETRY_DRAFT_25, google=True),
     }
     for draft in range(23, 35):
         if draft <= 24:
@@ -188,7 +193,7 @@ def version_info(version: int) -> VersionInfo | None:
 
 
 def version_name(version: int) -> str:
-    """"1", "2", "draft-29", "mvfst-0e", "T051"; "0x%08x" for anything else (0 included)."""
+    """ "1", "2", "draft-29", "mvfst-0e", "T051"; "0x%08x" for anything else (0 included)."""
     info = _TABLE.get(version)
     return info.name if info is not None else f"0x{version:08x}"
 

@@ -210,8 +210,10 @@ def parse_client_hello(body: bytes) -> ClientHello:
 
 
 def _is_old_draft(version: int) -> bool:
-    """TLS 1.3 drafts before -22 had a ServerHello without session_id and compression."""
-    return version >> 8 == 0x7F and (version & 0xFF) < 22
+    """TLS 1.3 drafts before -22 had a ServerHello without session_id and compression,
+    its version field the draft (0x7f00 + n) or, up to draft-15, 0x0304 itself; final
+    TLS 1.3 puts 0x0303 there (RFC 8446 §4.1.3)."""
+    return version == 0x0304 or (version >> 8 == 0x7F and (version & 0xFF) < 22)
 
 
 def parse_server_hello(body: bytes) -> ServerHello:

@@ -1,0 +1,56 @@
+"""Fixtures of the differential tests: one tshark run per capture, shared by every test, and a
+tally of the comparison printed at the end of the session."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+from tshark_view import TsharkCache, tshark_unavailable_reason
+
+TALLY = pytest.StashKey[Counter[str]]()
+
+# Order and wording of the summary lines (keys of the tally, see test_tls_vs_tshark.py).
+SUMMARY_KEYS = (
+    ("files", "capture files compared"),
+    ("ch_compared", "ClientHellos tshark dissects over TCP (compared)"),
+    ("ch_equal", "  equal (same frame, offer list, SNI, SSLv2 flag)"),
+    ("ch_differing", "  differing"),
+    ("ch_missing", "  missing in alpnsniff"),
+    ("ch_extra", "ClientHellos only alpnsniff reports (extra)"),
+    ("sh_alpn_compared", "ServerHellos with ALPN tshark shows (compared)"),
+    ("sh_alpn_equal", "  equal (selection visible, same octets)"),
+    ("udp_rows_excluded", "QUIC/DTLS/gQUIC rows excluded (UDP, out of scope)"),
+    ("known", "differences explained by the KNOWN_DIFFERENCES table"),
+)
+
+
+@pytest.fixture(scope="session")
+def tshark_cache() -> Iterator[TsharkCache]:
+    reason = tshark_unavailable_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    cache = TsharkCache(workers=2)
+    yield cache
+    cache.close()
+
+
+@pytest.fixture(scope="session")
+def diff_tally(pytestconfig: pytest.Config) -> Counter[str]:
+    return pytestconfig.stash.setdefault(TALLY, Counter())
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config
+) -> None:
+    tally = config.stash.get(TALLY, None)
+    if not tally:
+        return
+    write = terminalreporter.write_line
+    terminalreporter.write_sep("-", "alpnsniff vs tshark 4.0.17 (TLS over TCP)")
+    for key, label in SUMMARY_KEYS:
+        write(f"{label:<58} {tally.get(key, 0):>6}")
+    reasons = sorted(k for k in tally if k.startswith("diff:"))
+    for key in reasons:
+        write(f"  difference {key[5:]:<45} {tally[key]:>6}")
