@@ -162,8 +162,9 @@ def teredo(data: bytes, off: int, end: int) -> tuple[int, int]:
         else:  # origin indication: port and address, 8 bytes
             off += 8
     _need(data, off, 40, end, "teredo")
-    if data[off] >> 4 != 6 or off + 40 + (data[off + 4] << 8 | data[off + 5]) != end:
-        raise Malformed("Teredo payload is not one IPv6 packet", layer="teredo", offset=off)
+    # Bubbles (payload length 0, next header 59) may carry trailing bytes; Wireshark takes them.
+    if data[off] >> 4 != 6 or off + 40 + (data[off + 4] << 8 | data[off + 5]) > end:
+        raise Malformed("Teredo payload is not an IPv6 packet", layer="teredo", offset=off)
     return ETH_IPV6, off
 
 

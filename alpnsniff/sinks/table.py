@@ -15,7 +15,7 @@ def print_table(items: list[tuple[str, Handshake]], out: TextIO) -> None:
 
     table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
     for name in ("frame", "client", "server", "sni", "offered", "selected", "selection", "tls"):
-        table.add_column(name, overflow="fold")
+        table.add_column(name, overflow="fold", no_wrap=name in ("frame", "client", "server"))
     for capture, h in items:
         r = row(h, capture)
         table.add_row(
@@ -28,4 +28,7 @@ def print_table(items: list[tuple[str, Handshake]], out: TextIO) -> None:
             Text(r["selection"]),
             Text(r["tls_version"] or ""),
         )
-    Console(file=out, highlight=False, markup=False, emoji=False).print(table)
+    console = Console(file=out, highlight=False, markup=False, emoji=False)
+    if not console.is_terminal:
+        console.width = 200  # a file or a pipe: do not fold addresses at 80 columns
+    console.print(table)

@@ -26,7 +26,7 @@ for f in "$@"; do
     if [ -s "$k" ] || [[ $b == *_dsb.pcapng ]]; then
         opts=()
         [ -s "$k" ] && [[ $b != *_dsb.pcapng ]] && opts=(-o "tls.keylog_file:$k")
-        keyed=$(tshark -r "$f" "${opts[@]}" -Y 'tls.handshake.type in {1 2 8 67}' -T fields \
+        keyed=$(tshark -r "$f" "${opts[@]}" -Y 'tls.handshake.type in {1,2,8,67}' -T fields \
             -e frame.number -e tls.handshake.type -e tls.handshake.extensions_alpn_str \
             -e tls.handshake.npn_selected_protocol 2>/dev/null |
             awk -F'\t' '{ s = $1 ":" $2; a = $3; if ($4 != "") a = a (a == "" ? "" : ",") "npn=" $4
