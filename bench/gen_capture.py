@@ -110,12 +110,13 @@ def generate(
         active.append(flow)
     clock = START_US
     expo = rng.expovariate
+    uniform = rng.random
     rate = 1.0 / MEAN_GAP_US
     truth_fh = truth.open("w") if truth is not None else None
     with out.open("wb") as fh:
         writer = PcapWriter(fh)
         while writer.packets < packets:
-            i = rng.randrange(CONCURRENT_FLOWS)
+            i = int(uniform() * CONCURRENT_FLOWS)
             frame = next(active[i], None)
             if frame is None:
                 kind = sched.pick()

@@ -24,7 +24,7 @@ from gen_hello import (
     server_hello_tls12,
     server_hello_tls13,
 )
-from gen_packets import ACK, FIN, PSH, SYN, Endpoint, tcp_segment, udp_datagram
+from gen_packets import ACK, FIN, PSH, SYN, Endpoint, Link
 from gen_quic import InitialProtector, encode_varint, initial_keys
 
 Frames = Iterator[bytes]
@@ -33,6 +33,48 @@ Frames = Iterator[bytes]
 POOL_BYTES = 1 << 20
 # TCP timestamps option on every segment after the handshake: NOP NOP TS(10).
 TS_OPT_LEN = 12
+# Ephemeral ports (32768-60999) that tshark 4.0 hands to another dissector before TLS/QUIC
+# (from `tshark -G decodes`; e.g. UDP 41170 "manolito" hides a QUIC Initial). Clients never
+# use them, so tshark's counts stay comparable with the truth.
+TSHARK_CLAIMED_PORTS = frozenset(
+    {
+        34962,
+        34980,
+        37008,
+        41170,
+        44321,
+        44322,
+        44818,
+        45564,
+        47000,
+        47808,
+        48049,
+        48898,
+        49999,
+        54328,
+        56000,
+        56001,
+        56500,
+        56501,
+        57000,
+        57001,
+        57032,
+        57033,
+        57500,
+        57501,
+        57532,
+        57533,
+        59000,
+        59001,
+        59032,
+        59033,
+        59500,
+        59501,
+        59532,
+        59533,
+        60001,
+    }
+)
 
 
 def alpn_key(offers: list[str] | None) -> str:
@@ -71,6 +113,7 @@ class Ctx:
     def __init__(self, seed: int, tally: Tally) -> None:
         self.rng = random.Random(seed)
         rng = self.rng
+        self._random = rng.random
         self.tally = tally
         self.pool = rng.randbytes(POOL_BYTES)
         letters = b'abcdefghijklmnopqrstuvwxyz      <>/="\n'
@@ -133,7 +176,7 @@ class Ctx:
         self.ident = rng.randrange(65536)
 
     def payload(self, n: int) -> bytes:
-        off = self.rng.randrange(POOL_BYTES - n)
+        off = int(self._random() * (POOL_BYTES - n))
         return self.pool[off : off + n]
 
     def endpoint(self, *, ipv6: bool) -> tuple[Endpoint, int]:
@@ -147,7 +190,7 @@ class Ctx:
             sip = rng.choice(self.servers4)
         while True:
             port = 32768 + rng.randrange(28232)
-            if (cip, port) not in self.used_ports:
+            if (cip, port) not in self.used_ports and port not in TSHARK_CLAIMED_PORTS:
                 self.used_ports.add((cip, port))
                 break
         return Endpoint(cip, sip, cmac, self.gw_mac), port
@@ -160,11 +203,12 @@ class Ctx:
 class Tcp:
     """Sequence numbers, timestamps and segment building for one TCP connection."""
 
-    __slots__ = ("cport", "cseq", "ctx", "ep", "mss", "sport", "sseq", "tsc", "tss")
+    __slots__ = ("cseq", "ctx", "link", "mss", "sseq", "tsc", "tss")
 
     def __init__(self, ctx: Ctx, ep: Endpoint, cport: int, sport: int) -> None:
         rng = ctx.rng
-        self.ctx, self.ep, self.cport, self.sport = ctx, ep, cport, sport
+        self.ctx = ctx
+        self.link = Link(ep, cport, sport)
         self.cseq = rng.getrandbits(32)
         self.sseq = rng.getrandbits(32)
         self.tsc = rng.getrandbits(31)
@@ -181,11 +225,8 @@ class Tcp:
     def c(self, payload: bytes = b"", flags: int = ACK, seq: int | None = None) -> bytes:
         """A client-to-server segment; advances the client sequence unless ``seq`` is given."""
         s = self.cseq if seq is None else seq
-        frame = tcp_segment(
-            self.ep,
+        frame = self.link.tcp(
             True,
-            self.cport,
-            self.sport,
             s,
             self.sseq,
             flags,
@@ -199,11 +240,8 @@ class Tcp:
         return frame
 
     def s(self, payload: bytes = b"", flags: int = ACK) -> bytes:
-        frame = tcp_segment(
-            self.ep,
+        frame = self.link.tcp(
             False,
-            self.sport,
-            self.cport,
             self.sseq,
             self.cseq,
             flags,
@@ -223,11 +261,8 @@ class Tcp:
             + struct.pack("!II", self.tsc, 0)
             + b"\x01\x03\x03\x07"
         )
-        yield tcp_segment(
-            self.ep,
+        yield self.link.tcp(
             True,
-            self.cport,
-            self.sport,
             self.cseq,
             0,
             SYN,
@@ -243,11 +278,8 @@ class Tcp:
             + struct.pack("!II", self.tss, self.tsc)
             + b"\x01\x03\x03\x07"
         )
-        yield tcp_segment(
-            self.ep,
+        yield self.link.tcp(
             False,
-            self.sport,
-            self.cport,
             self.sseq,
             self.cseq,
             SYN | ACK,
@@ -283,7 +315,8 @@ class Tcp:
         """TLS ApplicationData records, one per segment, mostly full-sized."""
         rng, ctx = self.ctx.rng, self.ctx
         for n in range(n_segments):
-            size = self.mss if rng.random() < 0.75 else 64 + rng.randrange(self.mss - 64)
+            r = rng.random()
+            size = self.mss if r < 0.75 else 64 + int((r - 0.75) * 4 * (self.mss - 64))
             rec = b"\x17\x03\x03" + struct.pack("!H", size - 5) + ctx.payload(size - 5)
             if download:
                 yield self.s(rec, ACK | PSH if n % 8 == 7 else ACK)
@@ -378,7 +411,8 @@ def tls_flow(ctx: Ctx, spec: TlsSpec) -> Frames:
     reorder = spec.reorder_ch and len(segs) == 2
     if reorder:
         order.reverse()  # the second segment overtakes the first
-    if spec.retransmit_ch and not reorder:
+    retransmit = spec.retransmit_ch and not reorder
+    if retransmit:
         order.insert(1, order[0])  # the first segment sent twice (a retransmission)
     offsets = [sum(len(s) for s in segs[:i]) for i in range(len(segs))]
     for n, i in enumerate(order):
@@ -389,7 +423,7 @@ def tls_flow(ctx: Ctx, spec: TlsSpec) -> Frames:
                 tally.tcp_client_hellos_two_segments[key] += 1
             if reorder:
                 tally.tcp_ch_out_of_order[key] += 1
-            if spec.retransmit_ch:
+            if retransmit:
                 tally.tcp_ch_retransmitted["two_segments" if len(segs) == 2 else "one"] += 1
             tally.note(
                 kind="tls",
@@ -400,7 +434,7 @@ def tls_flow(ctx: Ctx, spec: TlsSpec) -> Frames:
                 sni=spec.sni,
                 offers=spec.offers,
                 segments=len(segs),
-                retransmitted=spec.retransmit_ch,
+                retransmitted=retransmit,
                 out_of_order=reorder,
                 version=spec.version,
                 selected=spec.selected if spec.version == "1.2" else None,
@@ -500,11 +534,13 @@ def quic_flow(ctx: Ctx, spec: QuicSpec) -> Frames:
     def crypto(off: int, data: bytes) -> bytes:
         return b"\x06" + encode_varint(off) + encode_varint(len(data)) + data
 
+    link = Link(ep, cport, 443)
+
     def cdgram(payload: bytes) -> bytes:
-        return udp_datagram(ep, True, cport, 443, payload, ctx.next_ident())
+        return link.udp(True, payload, ctx.next_ident())
 
     def sdgram(payload: bytes) -> bytes:
-        return udp_datagram(ep, False, 443, cport, payload, ctx.next_ident())
+        return link.udp(False, payload, ctx.next_ident())
 
     pn_len = 1 if spec.template == "chromium" else 2
     if spec.template == "aioquic":
@@ -560,7 +596,7 @@ def quic_flow(ctx: Ctx, spec: QuicSpec) -> Frames:
         payload=_padded(b"\x02\x00\x00\x00\x00", 40),
     )
     yield cdgram(c_ack + hs + bytes(QUIC_CLIENT_DATAGRAM - len(c_ack) - len(hs)))
-    yield from quic_short(ctx, ep, cport, scid, server_cid, spec.n_bulk)
+    yield from quic_short(ctx, link, scid, server_cid, spec.n_bulk)
 
 
 def _handshake_packet(ctx: Ctx, dcid: bytes, scid: bytes, size: int) -> bytes:
@@ -572,25 +608,23 @@ def _handshake_packet(ctx: Ctx, dcid: bytes, scid: bytes, size: int) -> bytes:
     return head + struct.pack("!H", 0x4000 | rest) + ctx.payload(rest)
 
 
-def quic_short(
-    ctx: Ctx, ep: Endpoint, cport: int, client_cid: bytes, server_cid: bytes, n_bulk: int
-) -> Frames:
+def quic_short(ctx: Ctx, link: Link, client_cid: bytes, server_cid: bytes, n_bulk: int) -> Frames:
     """1-RTT bulk: server short-header packets (random bytes), client ACKs every second one."""
     rng = ctx.rng
     for n in range(n_bulk):
         size = QUIC_SHORT_MAX if rng.random() < 0.7 else 60 + rng.randrange(1200)
         first = bytes([0x40 | rng.randrange(64)])
         body = first + client_cid + ctx.payload(size - 1 - len(client_cid))
-        yield udp_datagram(ep, False, 443, cport, body, ctx.next_ident())
+        yield link.udp(False, body, ctx.next_ident())
         if n % 2 == 1:
             ack = (
                 bytes([0x40 | rng.randrange(64)]) + server_cid + ctx.payload(25 + rng.randrange(20))
             )
-            yield udp_datagram(ep, True, cport, 443, ack, ctx.next_ident())
+            yield link.udp(True, ack, ctx.next_ident())
 
 
 def quic_midstream_flow(ctx: Ctx, n_bulk: int, ipv6: bool) -> Frames:
     ep, cport = ctx.endpoint(ipv6=ipv6)
     ctx.tally.connections["quic_midstream"] += 1
     ctx.tally.ipv6_connections += ipv6
-    yield from quic_short(ctx, ep, cport, b"", ctx.rng.randbytes(8), n_bulk)
+    yield from quic_short(ctx, Link(ep, cport, 443), b"", ctx.rng.randbytes(8), n_bulk)

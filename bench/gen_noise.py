@@ -6,7 +6,7 @@ from __future__ import annotations
 import struct
 
 from gen_flows import Ctx, Frames, Tcp
-from gen_packets import ACK, PSH, udp_datagram
+from gen_packets import ACK, PSH, Link
 
 SSH_BANNER_CLIENT = b"SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n"
 SSH_BANNER_SERVER = b"SSH-2.0-OpenSSH_8.9p1 Ubuntu-3ubuntu0.10\r\n"
@@ -34,15 +34,13 @@ def dns_flow(ctx: Ctx) -> Frames:
     rng = ctx.rng
     ipv6 = rng.random() < 0.15
     ep, cport = ctx.endpoint(ipv6=ipv6)
+    link = Link(ep, cport, 53)
     ctx.tally.connections["dns"] += 1
     qtype = 28 if rng.random() < 0.3 else 1
     qid = rng.randrange(65536)
     question = _qname(rng.choice(ctx.names)) + struct.pack("!HH", qtype, 1)
-    yield udp_datagram(
-        ep,
+    yield link.udp(
         True,
-        cport,
-        53,
         struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 0) + question,
         ctx.next_ident(),
     )
@@ -53,11 +51,8 @@ def dns_flow(ctx: Ctx) -> Frames:
         + rng.randbytes(rdlen)
         for _ in range(n)
     )
-    yield udp_datagram(
-        ep,
+    yield link.udp(
         False,
-        53,
-        cport,
         struct.pack("!HHHHHH", qid, 0x8180, 1, n, 0, 0) + question + answers,
         ctx.next_ident(),
     )

@@ -43,7 +43,7 @@ def inet_checksum(data: bytes) -> int:
 
 
 class Endpoint:
-    """One host pair and its link: MACs and the IP header builder for either direction."""
+    """One host pair: the client's and server's addresses and MACs."""
 
     __slots__ = ("cip", "cmac", "ipv6", "sip", "smac")
 
@@ -51,65 +51,88 @@ class Endpoint:
         self.cip, self.sip, self.cmac, self.smac = cip, sip, cmac, smac
         self.ipv6 = len(cip) == 16
 
-    def frame(self, to_server: bool, proto: int, l4: bytes, ident: int) -> bytes:
-        """Ethernet + IP around an L4 segment whose checksum field is already filled in."""
-        if to_server:
-            src, dst, smac, dmac = self.cip, self.sip, self.cmac, self.smac
-        else:
-            src, dst, smac, dmac = self.sip, self.cip, self.smac, self.cmac
+
+def _fold(total: int) -> int:
+    """Checksum field from a word sum taken modulo 0xFFFF (never all-zero input here)."""
+    return 0xFFFF - (total % 0xFFFF or 0xFFFF)
+
+
+class Link:
+    """Frame builder for one connection (host pair and ports), both directions.
+
+    The constant parts of each direction (Ethernet header, addresses, their checksum
+    contribution) are computed once. Checksums use the fact that 2**16 is 1 modulo 0xFFFF:
+    the ones-complement word sum of even-length pieces is the sum of each piece's value
+    modulo 0xFFFF, so the pseudo-header, header and payload never need concatenating.
+    """
+
+    __slots__ = ("_dirs", "ipv6")
+
+    def __init__(self, ep: Endpoint, cport: int, sport: int) -> None:
+        self.ipv6 = ep.ipv6
+        ethertype = ETH_IPV6 if ep.ipv6 else ETH_IPV4
+        self._dirs = {}
+        for to_server in (True, False):
+            if to_server:
+                src, dst, smac, dmac, ports = ep.cip, ep.sip, ep.cmac, ep.smac, (cport, sport)
+            else:
+                src, dst, smac, dmac, ports = ep.sip, ep.cip, ep.smac, ep.cmac, (sport, cport)
+            addr_sum = int.from_bytes(src + dst, "big") % 0xFFFF
+            ttl = 64 if to_server else 57
+            self._dirs[to_server] = (dmac + smac + ethertype, src, dst, ports, addr_sum, ttl)
+
+    def _ip(self, to_server: bool, proto: int, l4_len: int, ident: int) -> bytes:
+        eth, src, dst, _, addr_sum, ttl = self._dirs[to_server]
         if self.ipv6:
-            ip = _IP6.pack(0x60000000, len(l4), proto, 64, src, dst)
-            return dmac + smac + ETH_IPV6 + ip + l4
-        ttl = 64 if to_server else 57
-        hdr = _IP4.pack(0x45, 0, 20 + len(l4), ident & 0xFFFF, 0x4000, ttl, proto, 0, src, dst)
-        csum = inet_checksum(hdr)
-        hdr = hdr[:10] + struct.pack("!H", csum) + hdr[12:]
-        return dmac + smac + ETH_IPV4 + hdr + l4
+            return eth + _IP6.pack(0x60000000, l4_len, proto, 64, src, dst)
+        total = 20 + l4_len
+        ident &= 0xFFFF
+        csum = _fold(0x4500 + total + ident + 0x4000 + (ttl << 8 | proto) + addr_sum)
+        return eth + _IP4.pack(0x45, 0, total, ident, 0x4000, ttl, proto, csum, src, dst)
 
-    def pseudo(self, to_server: bool, proto: int, length: int) -> bytes:
-        src, dst = (self.cip, self.sip) if to_server else (self.sip, self.cip)
-        if self.ipv6:
-            return src + dst + struct.pack("!IxxxB", length, proto)
-        return src + dst + struct.pack("!xBH", proto, length)
-
-
-def tcp_segment(
-    ep: Endpoint,
-    to_server: bool,
-    sport: int,
-    dport: int,
-    seq: int,
-    ack: int,
-    flags: int,
-    payload: bytes,
-    options: bytes,
-    window: int,
-    ident: int,
-) -> bytes:
-    """A whole Ethernet frame carrying one TCP segment with a correct checksum."""
-    hlen = 20 + len(options)
-    hdr = (
-        _TCP.pack(
-            sport, dport, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF, (hlen // 4) << 4, flags, window, 0, 0
+    def tcp(
+        self,
+        to_server: bool,
+        seq: int,
+        ack: int,
+        flags: int,
+        payload: bytes,
+        options: bytes,
+        window: int,
+        ident: int,
+    ) -> bytes:
+        """A whole Ethernet frame carrying one TCP segment with correct checksums."""
+        sport, dport = self._dirs[to_server][3]
+        hlen = 20 + len(options)
+        seq &= 0xFFFFFFFF
+        ack &= 0xFFFFFFFF
+        off = (hlen // 4) << 4
+        seg_len = hlen + len(payload)
+        pay = int.from_bytes(payload, "big")
+        if len(payload) & 1:
+            pay <<= 8
+        total = (
+            self._dirs[to_server][4]
+            + PROTO_TCP
+            + seg_len
+            + int.from_bytes(_TCP.pack(sport, dport, seq, ack, off, flags, window, 0, 0), "big")
+            + int.from_bytes(options, "big")
+            + pay
         )
-        + options
-    )
-    seg_len = hlen + len(payload)
-    csum = inet_checksum(ep.pseudo(to_server, PROTO_TCP, seg_len) + hdr + payload)
-    l4 = hdr[:16] + struct.pack("!H", csum) + hdr[18:] + payload
-    return ep.frame(to_server, PROTO_TCP, l4, ident)
+        hdr = _TCP.pack(sport, dport, seq, ack, off, flags, window, _fold(total), 0)
+        return b"".join((self._ip(to_server, PROTO_TCP, seg_len, ident), hdr, options, payload))
 
-
-def udp_datagram(
-    ep: Endpoint, to_server: bool, sport: int, dport: int, payload: bytes, ident: int
-) -> bytes:
-    """A whole Ethernet frame carrying one UDP datagram with a correct checksum."""
-    length = 8 + len(payload)
-    hdr = _UDP.pack(sport, dport, length, 0)
-    csum = inet_checksum(ep.pseudo(to_server, PROTO_UDP, length) + hdr + payload)
-    if csum == 0:
-        csum = 0xFFFF
-    return ep.frame(to_server, PROTO_UDP, hdr[:6] + struct.pack("!H", csum) + payload, ident)
+    def udp(self, to_server: bool, payload: bytes, ident: int) -> bytes:
+        """A whole Ethernet frame carrying one UDP datagram with correct checksums."""
+        sport, dport = self._dirs[to_server][3]
+        length = 8 + len(payload)
+        pay = int.from_bytes(payload, "big")
+        if len(payload) & 1:
+            pay <<= 8
+        total = self._dirs[to_server][4] + PROTO_UDP + length * 2 + (sport << 16 | dport) + pay
+        csum = _fold(total) or 0xFFFF  # 0 means "no checksum" in UDP: send its equivalent
+        hdr = _UDP.pack(sport, dport, length, csum)
+        return b"".join((self._ip(to_server, PROTO_UDP, length, ident), hdr, payload))
 
 
 class PcapWriter:

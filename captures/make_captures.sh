@@ -291,14 +291,16 @@ c_openssl_tls12_midstream() {
     cap_stop
 }
 
-# pyssl NAME SERVER_ALPNS CLIENT_ALPNS tls12|tls13
+# pyssl NAME SERVER_ALPNS CLIENT_ALPNS tls12|tls13 [keys]: CPython ssl client + server on lo
 pyssl() {
+    local -a ka=()
+    [ -n "${5:-}" ] && ka=("$O/$1.keys")
     cap_start acap_lo lo "$O/$1.pcap" "tcp port 4431" || return 1
-    cli "$1" acap_lo "$PY" "$TOOLS/pyssl.py" 4431 "$2" "$3" "$4"
+    cli "$1" acap_lo "$PY" "$TOOLS/pyssl.py" 4431 "$2" "$3" "$4" "${ka[@]}"
     cap_stop
 }
 c_pyssl_tls12_http11() { pyssl pyssl_tls12_http11 http/1.1 h2,http/1.1 tls12; }
-c_pyssl_tls13_mismatch() { pyssl pyssl_tls13_mismatch foo h2,http/1.1 tls13; }
+c_pyssl_tls13_mismatch() { pyssl pyssl_tls13_mismatch foo h2,http/1.1 tls13 keys; }
 
 # curl (and nghttp) to nginx on lo; SNI www.example.test via --resolve
 CURL=(curl -sS -k -o /dev/null -w '%{http_version} %{http_code}\n'
@@ -596,7 +598,7 @@ ALL=(
 log "scratch dir $W; output to $OUT"
 log "versions: $(openssl version | cut -d' ' -f1-2), $(nginx -v 2>&1 | cut -d' ' -f3)," \
     "$(curl --version | head -1 | cut -d' ' -f1-2), $(gnutls-cli --version | head -1)," \
-    "nghttp2 $(nghttp --version | cut -d' ' -f3), $(tcpdump --version | head -1)," \
+    "$(nghttp --version | cut -d' ' -f2), $(tcpdump --version | head -1)," \
     "$(tshark --version | head -1 | cut -d' ' -f1-3), aioquic $("$PY" -c 'import aioquic; print(aioquic.__version__)')," \
     "$([ -n "$CHROMIUM" ] && "$CHROMIUM" --version 2>/dev/null | grep -o 'Chromium [0-9.]*')"
 setup_netns
@@ -627,8 +629,10 @@ for c in openssl_tls13_h2 aioquic_h3_v1; do
 done
 
 # ---------------------------------------------------------------- verify and install
+shopt -s nullglob
 log "verifying with $(tshark --version | head -1 | cut -d' ' -f1-3)"
-"$TOOLS/verify.sh" "$O"/*.pcap "$O"/*.pcapng "$O"/*.pcap.gz | tee "$W/summary.txt"
+printf '%s\0' "$O"/*.pcap "$O"/*.pcapng "$O"/*.pcap.gz | xargs -0 -n 1 -P 4 "$TOOLS/verify.sh" |
+    sort | tee "$W/summary.txt"
 mkdir -p "$OUT"
 cp -f "$O"/* "$OUT"/ 2>/dev/null
 

@@ -145,7 +145,11 @@ def iter_pcapng(
     n_described = len(stats.interfaces)
     secrets_bytes = sum(len(s) for _t, s in secrets)
     max_caplen = MAX_CAPLEN
+    max_block_len = MAX_BLOCK_LEN
     last_ts = 0
+    # the interface and timestamp high word of the last EPB, and what they give
+    cur_if = cur_tsh = -1
+    linktype = mul = div = off = hi = 0
     packets = stats.packets
     nbytes = stats.bytes
     base = 0  # file offset of buf[0]
@@ -175,31 +179,41 @@ def iter_pcapng(
                     head28 = st.head28.unpack_from
                     u32 = st.u32.unpack_from
                     blen = u32(buf, pos + 4)[0]
-                if blen < 12 or blen & 3 or blen > MAX_BLOCK_LEN:
+                if blen & 3 or blen < 12:
                     stop(btype, base + pos, f"bad block length {blen}")
                     return
                 nxt = pos + blen
                 if nxt > end:
+                    if blen > max_block_len:
+                        stop(btype, base + pos, f"block length {blen} > {max_block_len}")
+                        return
                     need = blen
                     break
                 if u32(buf, nxt - 4)[0] != blen:
-                    stop(
-                        btype, base + pos, f"trailing block length {u32(buf, nxt - 4)[0]} != {blen}"
-                    )
+                    trailing = u32(buf, nxt - 4)[0]
+                    stop(btype, base + pos, f"trailing block length {trailing} != {blen}")
                     return
                 if btype == EPB:
-                    if caplen > blen - 32 or caplen > max_caplen or ifid >= nif:
+                    if caplen > blen - 32 or caplen > max_caplen:
+                        stop(btype, base + pos, f"captured length {caplen} does not fit")
+                        return
+                    if ifid != cur_if or tsh != cur_tsh:
                         if ifid >= nif:
                             stop(btype, base + pos, f"interface {ifid} not described (have {nif})")
-                        else:
-                            stop(btype, base + pos, f"captured length {caplen} does not fit")
-                        return
-                    linktype, mul, div, off, _snap = ifaces[ifid]
-                    last_ts = ((tsh << 32) | tsl) * mul // div + off
+                            return
+                        linktype, mul, div, off, _snap = ifaces[ifid]
+                        cur_if = ifid
+                        cur_tsh = tsh
+                        # for div == 1: ts = hi + tsl * mul, the high word's part computed once
+                        hi = (tsh << 32) * mul + off
+                    if div == 1:
+                        last_ts = hi + tsl * mul
+                    else:
+                        last_ts = ((tsh << 32) | tsl) * mul // div + off
                     packets += 1
                     nbytes += caplen
-                    start = pos + 28
                     pos = nxt
+                    start = nxt - blen + 28
                     yield last_ts, linktype, buf[start : start + caplen]
                     continue
                 # ---- everything but EPBs: rare, so clarity over speed ----
@@ -210,6 +224,7 @@ def iter_pcapng(
                         return
                     ifaces = []
                     nif = 0
+                    cur_if = -1
                 elif btype == IDB:
                     if blen < 20:
                         stop(btype, base + pos, f"interface description of length {blen}")
@@ -249,13 +264,13 @@ def iter_pcapng(
                     if caplen > nxt - 4 - start or caplen > max_caplen:
                         stop(btype, base + pos, f"captured length {caplen} does not fit")
                         return
-                    linktype, mul, div, off, _snap = ifaces[ifid]
+                    o_linktype, o_mul, o_div, o_off, _snap = ifaces[ifid]
                     if btype == OPB:
-                        last_ts = ((tsh << 32) | tsl) * mul // div + off
+                        last_ts = ((tsh << 32) | tsl) * o_mul // o_div + o_off
                     packets += 1
                     nbytes += caplen
                     pos = nxt
-                    yield last_ts, linktype, buf[start : start + caplen]
+                    yield last_ts, o_linktype, buf[start : start + caplen]
                     continue
                 elif btype == DSB:
                     if blen < 20:

@@ -59,7 +59,13 @@ MAX_TUNNEL_DEPTH = 4
 # The fast path: Ethernet II + IPv4 without options + the first 14 bytes of TCP (or UDP, whose
 # length and checksum then sit where the sequence number is), in one unpack.
 _ETH_IPV4_L4 = struct.Struct("!12xHBxH2xHxB2x4s4sHHIIBB")
-_ETH_IPV6_L4 = struct.Struct("!12xHB3xHBx16s16sHHIIBB")
+# The same from the IP header on, for IP at a fixed offset (other link types, one VLAN tag).
+_IPV4_L4 = struct.Struct("!BxH2xHxB2x4s4sHHIIBB")
+_IPV6_L4 = struct.Struct("!B3xHBx16s16sHHIIBB")
+_ETHERTYPE_OF_VERSION = (b"", b"", b"", b"", b"\x08\x00", b"", b"\x86\xdd")
+# LINKTYPE -> (offset of the IP header, offset of its 2-byte EtherType field or -1 when the
+# link type is raw IP), for the link types with a fixed-size header.
+_FIXED_IP = {113: (16, 14), 276: (20, 0), 101: (0, -1), 12: (0, -1), 14: (0, -1)}
 _IP_TUNNELS = {
     (4, PROTO_IPIP): "ipip",
     (4, PROTO_IPV6): "6in4",
@@ -104,32 +110,66 @@ class PacketDecoder:
                 ):
                     return Segment(17, 4, src, dst, sport, dport, 0, 0, 0, data[42:end])
             elif et == 0x86DD:
-                return self._eth_ipv6(data, ts_ns)
+                return self._ip_fast(1, data, 14, ts_ns)
+            elif et == 0x8100 and data[16:18] in (b"\x08\x00", b"\x86\xdd"):
+                return self._ip_fast(1, data, 18, ts_ns)
+            return self._decode(linktype, data, ts_ns)
+        fixed = _FIXED_IP.get(linktype)
+        if fixed is not None:
+            off, etype_at = fixed
+            if len(data) > off and (
+                etype_at < 0
+                or data[etype_at : etype_at + 2] == _ETHERTYPE_OF_VERSION[data[off] >> 4 & 6]
+            ):
+                return self._ip_fast(linktype, data, off, ts_ns)
         return self._decode(linktype, data, ts_ns)
 
-    def _eth_ipv6(self, data: bytes, ts_ns: int) -> Segment | str:
-        """Second fast path: Ethernet, IPv6 without extension headers, TCP or plain UDP."""
+    def _ip_fast(self, linktype: int, data: bytes, off: int, ts_ns: int) -> Segment | str:
+        """Second fast path: IP at ``off``, no options or extension headers, TCP or plain UDP."""
         try:
-            (_, vtc, plen, nh, src, dst, sport, dport, seq, ack, doff, flags) = (
-                _ETH_IPV6_L4.unpack_from(data)
-            )
+            if data[off] >> 4 == 4:
+                (vihl, total, frag, proto, src, dst, sport, dport, seq, ack, doff, flags) = (
+                    _IPV4_L4.unpack_from(data, off)
+                )
+                if vihl == 0x45 and not frag & 0x3FFF:
+                    end = off + total
+                    if proto == 6:
+                        start = off + 20 + ((doff >> 2) & 0x3C)
+                        if off + 40 <= start <= end <= len(data):
+                            return Segment(
+                                6, 4, src, dst, sport, dport, seq, ack, flags, data[start:end]
+                            )
+                    elif (
+                        proto == 17
+                        and seq >> 16 == total - 20
+                        and off + 28 <= end <= len(data)
+                        and dport not in UDP_TUNNEL_PORTS
+                        and sport not in UDP_TUNNEL_PORTS
+                    ):
+                        return Segment(17, 4, src, dst, sport, dport, 0, 0, 0, data[off + 28 : end])
+            else:
+                (vtc, plen, nh, src, dst, sport, dport, seq, ack, doff, flags) = (
+                    _IPV6_L4.unpack_from(data, off)
+                )
+                end = off + 40 + plen
+                if vtc >> 4 == 6 and end <= len(data):
+                    if nh == 6:
+                        start = off + 40 + ((doff >> 2) & 0x3C)
+                        if off + 60 <= start <= end:
+                            return Segment(
+                                6, 6, src, dst, sport, dport, seq, ack, flags, data[start:end]
+                            )
+                    elif (
+                        nh == 17
+                        and seq >> 16 == plen
+                        and plen >= 8
+                        and dport not in UDP_TUNNEL_PORTS
+                        and sport not in UDP_TUNNEL_PORTS
+                    ):
+                        return Segment(17, 6, src, dst, sport, dport, 0, 0, 0, data[off + 48 : end])
         except struct.error:
-            return self._decode(1, data, ts_ns)
-        end = 54 + plen
-        if vtc >> 4 == 6 and end <= len(data):
-            if nh == 6:
-                start = 54 + ((doff >> 2) & 0x3C)
-                if 74 <= start <= end:
-                    return Segment(6, 6, src, dst, sport, dport, seq, ack, flags, data[start:end])
-            elif (
-                nh == 17
-                and seq >> 16 == plen
-                and plen >= 8
-                and dport not in UDP_TUNNEL_PORTS
-                and sport not in UDP_TUNNEL_PORTS
-            ):
-                return Segment(17, 6, src, dst, sport, dport, 0, 0, 0, data[62:end])
-        return self._decode(1, data, ts_ns)
+            pass
+        return self._decode(linktype, data, ts_ns)
 
     # ------------------------------------------------------------------ general path
     def _count(self, what: str) -> None:

@@ -76,6 +76,8 @@ def gre(data: bytes, off: int, end: int) -> tuple[str, int, int]:
         if data[start + 1] & 0x80:  # acknowledgment number
             off += 4
         _need(data, off, 0, end, "gre")
+        if off == end:  # an acknowledgment alone, no PPP frame
+            return "pptp", NOT_IP, off
         etype, off = ppp(data[:end], off)
         return "pptp", etype, off
     raise Unsupported(f"GRE version {version}", layer="gre", offset=start)
@@ -132,9 +134,11 @@ def gtpu(data: bytes, off: int, end: int) -> tuple[int, int]:
         _need(data, off, 4, end, "gtp")
         next_ext = data[off + 3]
         off += 4
-        for _ in range(MAX_GTP_EXT_HEADERS):
-            if not (flags & 0x04 and next_ext):
-                break
+        count = 0
+        while flags & 0x04 and next_ext:
+            count += 1
+            if count > MAX_GTP_EXT_HEADERS:
+                raise Malformed(f"more than {MAX_GTP_EXT_HEADERS} GTP extensions", layer="gtp")
             _need(data, off, 1, end, "gtp")
             size = data[off] << 2
             if size == 0:
@@ -142,8 +146,6 @@ def gtpu(data: bytes, off: int, end: int) -> tuple[int, int]:
             _need(data, off, size, end, "gtp")
             next_ext = data[off + size - 1]
             off += size
-        else:
-            raise Malformed(f"more than {MAX_GTP_EXT_HEADERS} GTP extensions", layer="gtp")
     etype, off = by_version(data[:end], off)
     if etype == NOT_IP:
         raise Unsupported("GTP-U payload is not IP", layer="gtp", offset=off)

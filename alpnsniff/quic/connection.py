@@ -49,6 +49,11 @@ from alpnsniff.quic.versions import LongPacketType, version_info
 CLIENT_HELLO = 1
 SERVER_HELLO = 2
 
+#: Initial key sets cached per direction. A connection uses one version, two with
+#: compatible version negotiation; a peer cycling through the 65536 reserved 0x?a?a?a?a
+#: versions must not grow the cache, so it is emptied when full (keys are recomputable).
+MAX_KEY_VERSIONS = 4
+
 SKIP_NO_CLIENT_INITIAL = "quic-server-initial-before-client"
 SKIP_NOT_A_HELLO = "quic-crypto-not-a-hello"
 SKIP_VN_FROM_CLIENT = "quic-vn-from-client"
@@ -138,15 +143,17 @@ QuicEvent = (
 class _Direction:
     """One side's Initial-space state within one attempt."""
 
-    __slots__ = ("closes", "keys", "largest_pn", "read_offset", "stream")
+    __slots__ = ("keys", "largest_pn", "last_close", "read_offset", "stream")
 
     def __init__(self) -> None:
+        #: Initial keys by version (bounded by :data:`MAX_KEY_VERSIONS`).
         self.keys: dict[int, PacketKeys] = {}
         self.largest_pn: int | None = None
         self.stream = CryptoReassembler()
         #: Stream offset of the next handshake message to hand out.
         self.read_offset = 0
-        self.closes: list[ConnectionClose] = []
+        #: The last CONNECTION_CLOSE reported, so that retransmissions are not repeated.
+        self.last_close: ConnectionClose | None = None
 
 
 class QuicConnection:
@@ -225,6 +232,8 @@ class QuicConnection:
             if self._odcid is None:
                 raise DecryptError("no client Initial yet: no keys", layer="quic")
             keys = initial_keys(version, self._odcid, server=server)
+            if len(side.keys) >= MAX_KEY_VERSIONS:
+                side.keys.clear()
             side.keys[version] = keys
         return keys
 
@@ -286,8 +295,8 @@ class QuicConnection:
             side.largest_pn = pn
         for frame in frames.crypto:
             side.stream.add(frame.offset, frame.data)
-        if frames.close is not None and frames.close not in side.closes:
-            side.closes.append(frames.close)
+        if frames.close is not None and frames.close != side.last_close:
+            side.last_close = frames.close
             events.append(
                 ConnectionCloseEvent(
                     close=frames.close, from_client=from_client, version=packet.version, ts_ns=ts_ns

@@ -26,7 +26,8 @@ FRAME_CONNECTION_CLOSE_APP = 0x1D
 #: RFC 9000 §20.1: CRYPTO_ERROR is 0x0100–0x01ff, the low byte being the TLS alert.
 CRYPTO_ERROR_BASE = 0x100
 
-_NON_ZERO = re.compile(rb"[^\x00]")
+#: A run of PADDING frames (zero bytes); a regex match is the fastest skip in CPython.
+_ZEROS = re.compile(rb"\x00+")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -86,8 +87,7 @@ def parse_initial_frames(plaintext: bytes) -> InitialFrames:
     while pos < n:
         frame_type = plaintext[pos]
         if frame_type == FRAME_PADDING:
-            match = _NON_ZERO.search(plaintext, pos)
-            end = n if match is None else match.start()
+            end = _ZEROS.match(plaintext, pos).end()  # type: ignore[union-attr]  # byte is 0
             padding += end - pos
             pos = end
             continue

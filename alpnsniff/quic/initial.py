@@ -97,8 +97,7 @@ def _info_or_raise(version: int) -> VersionInfo:
 
 def initial_secrets(version: int, dcid: bytes) -> tuple[bytes, bytes, bytes]:
     """(initial_secret, client_initial_secret, server_initial_secret), RFC 9001 §5.2."""
-    info = _info_or_raise(version)
-    initial = hkdf_extract(info.salt, dcid)
+    initial = hkdf_extract(_info_or_raise(version).salt, dcid)
     return (
         initial,
         hkdf_expand_label(initial, b"client in", SECRET_LENGTH),
@@ -130,8 +129,9 @@ def initial_keys(version: int, dcid: bytes, *, server: bool) -> PacketKeys:
     ``server=False`` gives the keys protecting the client's packets, ``server=True`` the
     server's. Raises :class:`Unsupported` for a version without a known salt.
     """
-    _, client, server_secret = initial_secrets(version, dcid)
-    return keys_from_secret(version, server_secret if server else client)
+    initial = hkdf_extract(_info_or_raise(version).salt, dcid)
+    label = b"server in" if server else b"client in"
+    return keys_from_secret(version, hkdf_expand_label(initial, label, SECRET_LENGTH))
 
 
 def decode_packet_number(truncated: int, pn_nbits: int, largest_pn: int | None) -> int:

@@ -45,6 +45,11 @@ class Cursor:
         self._end = len(data) if end is None else end
         self.layer = layer
 
+    @property
+    def data(self) -> bytes:
+        """The whole underlying buffer (offsets from :meth:`tell` index into it)."""
+        return self._data
+
     # -- position -------------------------------------------------------------------
 
     def tell(self) -> int:
@@ -107,14 +112,32 @@ class Cursor:
         self._pos = p + 4
         return int.from_bytes(self._data[p : p + 4], "big")
 
-    def _pull_length(self, len_size: int) -> int:
+    def _span(self, len_size: int, what: str) -> tuple[int, int]:
+        """Read a ``len_size``-byte length and step over that many bytes: (start, end)."""
+        p = self._pos
+        d = self._data
         if len_size == 1:
-            return self.pull_uint8()
-        if len_size == 2:
-            return self.pull_uint16()
-        if len_size == 3:
-            return self.pull_uint24()
-        raise ValueError(f"length prefix of {len_size} bytes")  # a programming error
+            if p >= self._end:
+                raise self._short(1, f"{what} length")
+            n = d[p]
+        elif len_size == 2:
+            if p + 2 > self._end:
+                raise self._short(2, f"{what} length")
+            n = (d[p] << 8) | d[p + 1]
+        elif len_size == 3:
+            if p + 3 > self._end:
+                raise self._short(3, f"{what} length")
+            n = (d[p] << 16) | (d[p + 1] << 8) | d[p + 2]
+        else:
+            raise ValueError(f"length prefix of {len_size} bytes")  # a programming error
+        start = p + len_size
+        stop = start + n
+        if stop > self._end:
+            raise Truncated(
+                f"{what} of {n} bytes, {self._end - start} left", layer=self.layer, offset=p
+            )
+        self._pos = stop
+        return start, stop
 
     # -- byte strings ---------------------------------------------------------------
 
@@ -144,41 +167,19 @@ class Cursor:
         The caller reads the block and calls :meth:`finish` on it: bytes left inside a
         block are :class:`Malformed`. This cursor moves past the block at once.
         """
-        n = self._pull_length(len_size)
-        p = self._pos
-        if p + n > self._end:
-            raise Truncated(
-                f"block of {n} bytes, {self._end - p} left", layer=self.layer, offset=p - len_size
-            )
-        self._pos = p + n
-        return Cursor(self._data, self.layer, start=p, end=p + n)
+        start, stop = self._span(len_size, "block")
+        return Cursor(self._data, self.layer, start=start, end=stop)
 
     def pull_opaque(self, len_size: int) -> bytes:
         """A length-prefixed byte string (``opaque x<..>`` in TLS notation)."""
-        n = self._pull_length(len_size)
-        p = self._pos
-        if p + n > self._end:
-            raise Truncated(
-                f"opaque of {n} bytes, {self._end - p} left",
-                layer=self.layer,
-                offset=p - len_size,
-            )
-        self._pos = p + n
-        return self._data[p : p + n]
+        start, stop = self._span(len_size, "opaque")
+        return self._data[start:stop]
 
     def pull_uint16_list(self, len_size: int) -> tuple[int, ...]:
         """A length-prefixed vector of uint16 (cipher suites, groups, versions...)."""
-        n = self._pull_length(len_size)
         p = self._pos
-        if p + n > self._end:
-            raise Truncated(
-                f"vector of {n} bytes, {self._end - p} left",
-                layer=self.layer,
-                offset=p - len_size,
-            )
+        start, stop = self._span(len_size, "vector")
+        n = stop - start
         if n & 1:
-            raise Malformed(
-                f"uint16 vector of odd length {n}", layer=self.layer, offset=p - len_size
-            )
-        self._pos = p + n
-        return _uint16_struct(n >> 1).unpack_from(self._data, p)
+            raise Malformed(f"uint16 vector of odd length {n}", layer=self.layer, offset=p)
+        return _uint16_struct(n >> 1).unpack_from(self._data, start)

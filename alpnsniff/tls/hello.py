@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from alpnsniff.errors import DissectError, Malformed
+from alpnsniff.errors import DissectError, Malformed, Truncated
 from alpnsniff.tls.cursor import Cursor
 from alpnsniff.tls.extensions import (
     EXT_ALPN,
@@ -108,17 +108,82 @@ class ServerHello:
     ext_errors: tuple[str, ...]
 
 
+# Extension bodies read (the others are kept as their type only).
+_CH_READ: Final = frozenset(
+    {
+        EXT_SERVER_NAME,
+        EXT_ALPN,
+        EXT_SUPPORTED_VERSIONS,
+        EXT_SUPPORTED_GROUPS,
+        EXT_SIGNATURE_ALGORITHMS,
+        EXT_EC_POINT_FORMATS,
+        EXT_ECH,
+        EXT_ALPS,
+        EXT_ALPS_OLD,
+    }
+)
+_SH_READ: Final = frozenset({EXT_ALPN, EXT_SUPPORTED_VERSIONS, EXT_NPN})
+
+
+def _repeated(types: list[int]) -> list[str]:
+    """A note for each extension type that occurs more than once (RFC 8446 §4.2)."""
+    seen: set[int] = set()
+    notes: list[str] = []
+    for t in types:
+        if t in seen:
+            notes.append(f"{extension_name(t)}({t}): repeated, first one read (RFC 8446 §4.2)")
+        seen.add(t)
+    return notes
+
+
+def _first_of_each(spans: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    seen: set[int] = set()
+    first: list[tuple[int, int, int]] = []
+    for span in spans:
+        if span[0] not in seen:
+            seen.add(span[0])
+            first.append(span)
+    return first
+
+
 def _ext_error(ext_type: int, err: DissectError) -> str:
     return f"{extension_name(ext_type)}({ext_type}): {err}"
 
 
-def _read_extensions_block(c: Cursor, what: str) -> Cursor | None:
-    """The extensions block after the fixed part: absent (None) or exactly the rest."""
+def _extensions(c: Cursor, what: str) -> list[tuple[int, int, int]]:
+    """The extensions block after the fixed part, as (type, start, end) spans of ``body``.
+
+    Absent (SSL 3.0 / TLS 1.0 hellos may end after the fixed part, RFC 5246 §7.4.1.2):
+    an empty list. Otherwise the block must fill the rest of the body exactly and each
+    extension must fit in it; this walk uses plain integers, not a cursor per extension,
+    because it runs over every extension of every hello.
+    """
     if c.eof():
-        return None  # SSL 3.0 / TLS 1.0 hellos may end here (RFC 5246 §7.4.1.2)
+        return []
     block = c.pull_block(2)
     c.finish(what)
-    return block
+    data = block.data
+    pos = block.tell()
+    end = pos + block.remaining
+    spans: list[tuple[int, int, int]] = []
+    while pos < end:
+        if pos + 4 > end:
+            raise Truncated(
+                f"extension header: {end - pos} bytes left in the extensions block",
+                layer=LAYER,
+                offset=pos,
+            )
+        start = pos + 4
+        stop = start + ((data[pos + 2] << 8) | data[pos + 3])
+        if stop > end:
+            raise Truncated(
+                f"extension of {stop - start} bytes, {end - start} left in the block",
+                layer=LAYER,
+                offset=pos + 2,
+            )
+        spans.append(((data[pos] << 8) | data[pos + 1], start, stop))
+        pos = stop
+    return spans
 
 
 def parse_client_hello(body: bytes) -> ClientHello:
@@ -131,9 +196,8 @@ def parse_client_hello(body: bytes) -> ClientHello:
         raise Malformed(f"session_id of {len(session_id)} bytes", layer=LAYER, offset=34)
     cipher_suites = c.pull_uint16_list(2)
     compression_methods = c.pull_opaque(1)
-    block = _read_extensions_block(c, "ClientHello")
+    spans = _extensions(c, "ClientHello")
 
-    types: list[int] = []
     notes: list[str] = []
     sni: bytes | None = None
     alpn: list[bytes] = []
@@ -144,16 +208,13 @@ def parse_client_hello(body: bytes) -> ClientHello:
     point_formats = b""
     ech: EchInfo | None = None
     alps: list[bytes] = []
-    if block is not None:
-        seen: set[int] = set()
-        while not block.eof():
-            t = block.pull_uint16()
-            d = block.pull_block(2)
-            types.append(t)
-            if t in seen:
-                notes.append(f"{extension_name(t)}({t}): repeated (RFC 8446 §4.2 forbids it)")
-                continue
-            seen.add(t)
+    types = [t for t, _, _ in spans]
+    if len(set(types)) != len(types):
+        notes.extend(_repeated(types))
+        spans = _first_of_each(spans)
+    for t, start, stop in spans:
+        if t in _CH_READ:
+            d = Cursor(body, LAYER, start=start, end=stop)
             try:
                 if t == EXT_SERVER_NAME:
                     sni = read_server_name(d, notes)
@@ -174,7 +235,7 @@ def parse_client_hello(body: bytes) -> ClientHello:
                     d.finish("ec_point_formats")
                 elif t == EXT_ECH:
                     ech = read_ech(d, notes)
-                elif t == EXT_ALPS or t == EXT_ALPS_OLD:
+                elif t in (EXT_ALPS, EXT_ALPS_OLD):
                     read_protocol_name_list(d, alps, notes, "alps")
             except DissectError as err:
                 notes.append(_ext_error(t, err))
@@ -231,24 +292,20 @@ def parse_server_hello(body: bytes) -> ServerHello:
             raise Malformed(f"session_id of {len(session_id)} bytes", layer=LAYER, offset=34)
         cipher_suite = c.pull_uint16()
         compression_method = c.pull_uint8()
-    block = _read_extensions_block(c, "ServerHello")
+    spans = _extensions(c, "ServerHello")
 
-    types: list[int] = []
     notes: list[str] = []
     selected_version = legacy_version
     alpn: list[bytes] = []
     has_alpn = False
     npn: list[bytes] = []
-    if block is not None:
-        seen: set[int] = set()
-        while not block.eof():
-            t = block.pull_uint16()
-            d = block.pull_block(2)
-            types.append(t)
-            if t in seen:
-                notes.append(f"{extension_name(t)}({t}): repeated (RFC 8446 §4.2 forbids it)")
-                continue
-            seen.add(t)
+    types = [t for t, _, _ in spans]
+    if len(set(types)) != len(types):
+        notes.extend(_repeated(types))
+        spans = _first_of_each(spans)
+    for t, start, stop in spans:
+        if t in _SH_READ:
+            d = Cursor(body, LAYER, start=start, end=stop)
             try:
                 if t == EXT_ALPN:
                     has_alpn = True

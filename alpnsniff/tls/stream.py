@@ -156,20 +156,16 @@ class TlsStreamParser:
                 continue
             if not _CT_CHANGE_CIPHER_SPEC <= ct <= _CT_HEARTBEAT:
                 raise Malformed(f"record type {ct}", layer=_LAYER, offset=self._offset + pos)
+            if n - pos >= 2 and b[pos + 1] != 3:
+                raise Malformed(
+                    f"record version major {b[pos + 1]}",
+                    layer=_LAYER,
+                    offset=self._offset + pos + 1,
+                )
             if n - pos < 5:
-                if n - pos >= 2 and b[pos + 1] != 3:
-                    raise Malformed(
-                        f"record version major {b[pos + 1]}",
-                        layer=_LAYER,
-                        offset=self._offset + pos + 1,
-                    )
                 break
             version = (b[pos + 1] << 8) | b[pos + 2]
             length = (b[pos + 3] << 8) | b[pos + 4]
-            if version >> 8 != 3:
-                raise Malformed(
-                    f"record version 0x{version:04x}", layer=_LAYER, offset=self._offset + pos + 1
-                )
             if length > MAX_RECORD_LENGTH:
                 raise Malformed(
                     f"record of {length} bytes (the maximum is {MAX_RECORD_LENGTH})",
@@ -184,9 +180,7 @@ class TlsStreamParser:
             pos = end
         return pos
 
-    def _record(
-        self, ct: int, version: int, frag: bytes, pos: int, events: list[TlsEvent]
-    ) -> None:
+    def _record(self, ct: int, version: int, frag: bytes, pos: int, events: list[TlsEvent]) -> None:
         length = len(frag)
         if ct == _CT_HANDSHAKE:
             if self._encrypted or (
@@ -225,8 +219,7 @@ class TlsStreamParser:
         """Plaintext alerts (level, description pairs); anything else is opaque."""
         length = len(frag)
         if not (self._encrypted or self._ccs_seen) and (
-            length == 2
-            or (length and not length & 1 and all(lv in (1, 2) for lv in frag[0::2]))
+            length == 2 or (length and not length & 1 and all(lv in (1, 2) for lv in frag[0::2]))
         ):
             for i in range(0, length, 2):
                 events.append(AlertRecord(frag[i], frag[i + 1]))

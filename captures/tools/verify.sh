@@ -18,10 +18,11 @@ for f in "$@"; do
     hello=$(tshark -r "$f" -Y 'tls.handshake.type==1 || tls.handshake.type==2' -T fields \
         -e frame.number -e tls.handshake.type -e tls.handshake.extensions_alpn_str 2>/dev/null |
         condense)
-    alerts=$(tshark -r "$f" -Y 'tls.alert_message.desc' -T fields -e frame.number \
-        -e tls.alert_message.desc 2>/dev/null | awk -F'\t' '{ printf "%s:%s ", $1, $2 }')
-    npn=$(tshark -r "$f" -Y 'tls.handshake.extensions_npn' -T fields -e frame.number \
-        -e tls.handshake.extensions_npn 2>/dev/null | awk -F'\t' '{ printf "%s:[%s] ", $1, $2 }')
+    # alerts in the clear and the server's NPN list (ServerHello extension 13172), one pass
+    extra=$(tshark -r "$f" -Y 'tls.alert_message.desc || tls.handshake.extensions_npn' -T fields \
+        -e frame.number -e tls.alert_message.desc -e tls.handshake.extensions_npn 2>/dev/null)
+    alerts=$(awk -F'\t' '$2 != "" { printf "%s:%s ", $1, $2 }' <<<"$extra")
+    npn=$(awk -F'\t' '$3 != "" { printf "%s:[%s] ", $1, $3 }' <<<"$extra")
     line="$b $(stat -c %s "$f") | hello: $hello"
     if [ -s "$k" ] || [[ $b == *_dsb.pcapng ]]; then
         opts=()
@@ -33,7 +34,7 @@ for f in "$@"; do
                           if (a != "") s = s "[" a "]"; printf "%s ", s }')
         line+="| keys: $keyed"
     fi
-    [ -n "$alerts" ] && line+="| plaintext alerts: $alerts"
+    [ -n "$alerts" ] && line+="| alerts: $alerts"
     [ -n "$npn" ] && line+="| npn: $npn"
     echo "$line"
 done

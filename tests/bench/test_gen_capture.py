@@ -446,3 +446,17 @@ def test_tshark_out_of_order_counts_match_on_50k(fifty_k: tuple[Path, dict[str, 
     assert got["seg"]["3"] == ooo["tcp_segment_count_3"]
     assert got["seg"]["2"] + got["seg"]["3"] == summary["tls"]["two_segment_client_hellos"]
     assert dict(got["quic"]) == exp["quic_client_hellos_by_alpn"]
+
+
+@needs_tshark
+def test_avoided_client_ports_are_those_tshark_claims() -> None:
+    assert TSHARK is not None
+    import gen_flows
+
+    proc = subprocess.run([TSHARK, "-G", "decodes"], capture_output=True, text=True, check=True)
+    claimed = set()
+    for line in proc.stdout.splitlines():
+        table, port, *_ = line.split("\t")
+        if table in ("tcp.port", "udp.port") and 32768 <= int(port) <= 60999:
+            claimed.add(int(port))
+    assert claimed == gen_flows.TSHARK_CLAIMED_PORTS

@@ -27,6 +27,7 @@ SNI = "sni"  # server_name differs
 SSLV2 = "sslv2"  # one side says SSLv2-format hello, the other not
 SH_MISSING = "sh_missing"  # tshark shows a ServerHello ALPN; no record has this server_frame
 SH_ALPN = "sh_alpn"  # the record's selection differs from what tshark shows in the SH
+SH_SELECTION = "sh_selection"  # SH without ALPN, yet the record's selection does not fit it
 SH_EXTRA = "sh_extra"  # a record says "visible" where tshark shows no ServerHello ALPN
 ALERT_MISSING = "alert_missing"  # tshark shows the server's alert 120; the record has none
 ALERT_EXTRA = "alert_extra"  # the record says alert 120; tshark shows none from that server
@@ -119,6 +120,16 @@ def _compare_pair(row: TsharkHello, rec: Handshake) -> list[Difference]:
     return out
 
 
+def _selections_without_alpn(row: TsharkHello, rec: Handshake) -> frozenset[Selection]:
+    """What a record may say when tshark shows this ServerHello / HRR with no ALPN."""
+    if row.is_hrr:
+        return frozenset({Selection.RETRIED})
+    if row.tls13:  # the choice, if any, is in EncryptedExtensions
+        maybe_none = {Selection.NONE} if not rec.alpn_offered_raw else set()
+        return frozenset({Selection.ENCRYPTED, Selection.DECRYPTED, *maybe_none})
+    return frozenset({Selection.NONE})  # TLS <= 1.2: no ALPN in the ServerHello means none
+
+
 def _compare_server_hellos(
     rows: Sequence[TsharkHello], recs: Sequence[Handshake], cmp: Comparison
 ) -> None:
@@ -138,6 +149,17 @@ def _compare_server_hellos(
                     cmp.differences.append(
                         Difference(SH_ALPN, row.frame, f"{where}: tshark shows no ALPN in the "
                                    f"{row.name}, alpnsniff visible {rec.alpn_selected_raw!r}")
+                    )  # fmt: skip
+                    continue
+                cmp.counts["sh_selection_compared"] += 1
+                allowed = _selections_without_alpn(row, rec)
+                if rec.selection in allowed:
+                    cmp.counts["sh_selection_equal"] += 1
+                else:
+                    cmp.differences.append(
+                        Difference(SH_SELECTION, row.frame, f"{where}: {row.name} without ALPN "
+                                   f"(TLS 1.3: {row.tls13}), alpnsniff {rec.selection.value}, "
+                                   f"expected one of {sorted(s.value for s in allowed)}")
                     )  # fmt: skip
             continue
         cmp.counts["sh_alpn_compared"] += 1
@@ -178,7 +200,12 @@ def _compare_alerts(view: TsharkView, recs: Sequence[Handshake], cmp: Comparison
         by_key.setdefault(_rec_key(rec), []).append(rec)
     for key, frame in server_alerts.items():
         conn = by_key.get(key)
-        if conn and not any(r.alert == 120 for r in conn):
+        if not conn:
+            continue  # no record for this connection: reported as a missing ClientHello
+        cmp.counts["alert120_compared"] += 1
+        if any(r.alert == 120 and r.selection == Selection.REJECTED for r in conn):
+            cmp.counts["alert120_equal"] += 1
+        else:
             got = [(r.selection.value, r.alert) for r in conn]
             cmp.differences.append(
                 Difference(ALERT_MISSING, frame, f"{_fmt(key)}: tshark alert 120, alpnsniff {got}")

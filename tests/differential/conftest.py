@@ -21,8 +21,13 @@ SUMMARY_KEYS = (
     ("ch_extra", "ClientHellos only alpnsniff reports (extra)"),
     ("sh_alpn_compared", "ServerHellos with ALPN tshark shows (compared)"),
     ("sh_alpn_equal", "  equal (selection visible, same octets)"),
+    ("sh_selection_compared", "ServerHellos/HRR without ALPN (compared)"),
+    ("sh_selection_equal", "  record selection fits (none / encrypted / retried)"),
+    ("alert120_compared", "alerts 120 from the server tshark shows (compared)"),
+    ("alert120_equal", "  equal (record: alert 120, selection rejected)"),
     ("udp_rows_excluded", "QUIC/DTLS/gQUIC rows excluded (UDP, out of scope)"),
     ("known", "differences explained by the KNOWN_DIFFERENCES table"),
+    ("unexplained", "differences NOT explained (failures)"),
 )
 
 

@@ -63,6 +63,8 @@ OVERRIDES: dict[str, tuple[str, ...]] = {
     "zeek__rdp_rdp-no-cookie-mstshash.pcap": ("-d", "tcp.port==3389,tls"),
 }  # fmt: skip
 
+# Facebook's TLS 1.3 draft code points (fizz, draft 23 and 26), as tshark 4.0 names them.
+FB_TLS13_DRAFTS = frozenset({0xFB17, 0xFB1A})
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".pcap.gz", ".pcapng.gz", ".cap")
 TSHARK_TIMEOUT_S = 300  # one capture; the largest corpus file takes ~10 s
 PDML_BLOCK_SECRETS = 0x0000000A  # pcapng Decryption Secrets Block type
@@ -88,6 +90,17 @@ class TsharkHello:
     reasm_frames: tuple[int, ...]  # frames the message came from (sorted)
     quic_version: str = ""
     name: str = ""  # tshark's message name ("Client Hello", "Hello Retry Request", ...)
+    legacy_version: int = 0  # tls.handshake.version (0x0303 ...)
+    supported_versions: tuple[int, ...] = ()  # in wire order, GREASE included
+
+    @property
+    def tls13(self) -> bool:
+        """A ServerHello / HRR that selects TLS 1.3 or one of its drafts: supported_versions
+        (RFC 8446), else the version field (drafts before 22 put 0x7fNN or 0x0304 there)."""
+        if self.hs_type != 2:
+            return False
+        chosen = self.supported_versions[0] if self.supported_versions else self.legacy_version
+        return chosen == 0x0304 or chosen >> 8 == 0x7F or chosen in FB_TLS13_DRAFTS
 
     @property
     def alpn_hex(self) -> str:
@@ -224,6 +237,17 @@ def _child_show(el: ET.Element, name: str) -> str | None:
     return None
 
 
+def _child_int(el: ET.Element, name: str) -> int:
+    """A direct child's value (its octets, big-endian); 0 when absent or not hex."""
+    for c in el:
+        if c.get("name") == name:
+            try:
+                return int(c.get("value", "") or "0", 16)
+            except ValueError:
+                return 0
+    return 0
+
+
 def _hello(el: ET.Element, pfx: str, ctx: _Ctx, sslv2: bool) -> TsharkHello | None:
     htype = _child_show(el, pfx + ".handshake.type")
     if sslv2:  # SSLv2 message codes: 1 CLIENT-HELLO, 4 SERVER-HELLO (2 is CLIENT-MASTER-KEY)
@@ -236,9 +260,12 @@ def _hello(el: ET.Element, pfx: str, ctx: _Ctx, sslv2: bool) -> TsharkHello | No
     alpn: list[bytes] = []
     sni: list[str] = []
     frags: list[str] = []
+    versions: list[int] = []
     for d in el.iter():
         n = d.get("name")
-        if n == pfx + ".handshake.extensions_alpn_str":
+        if n == pfx + ".handshake.extensions.supported_version":
+            versions.append(int(d.get("value", "") or "0", 16))
+        elif n == pfx + ".handshake.extensions_alpn_str":
             alpn.append(bytes.fromhex(d.get("value", "")))
         elif n == pfx + ".handshake.extensions_server_name":
             sni.append(d.get("show", ""))
@@ -263,6 +290,8 @@ def _hello(el: ET.Element, pfx: str, ctx: _Ctx, sslv2: bool) -> TsharkHello | No
         reasm_frames=tuple(sorted(int(x) for x in frames if x.isdigit())),
         quic_version=ctx.quic_version,
         name=showname.replace("Handshake Protocol: ", "").replace(" Record Layer:", ""),
+        legacy_version=_child_int(el, pfx + ".handshake.version"),
+        supported_versions=tuple(versions),
     )
 
 

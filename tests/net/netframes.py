@@ -116,8 +116,10 @@ def compare_with_tshark(path: Path) -> tuple[Verdict, list[str]]:
       traffic of that flow and must not reach the flow table).
     * A tunnel whose inner packet carries no TCP/UDP (Teredo bubbles, ICMPv6 over Teredo):
       tshark still shows the outer UDP ports, the decoder reports the inner outcome.
-    * A packet cut by the snap length: tshark's lengths come from the headers, the payload
-      holds what was captured; the segment is flagged ``truncated`` and must be shorter.
+    * A packet whose IP length claims more than the frame holds (cut by the snap length, or
+      a lying header): the payload holds what was captured and the segment is flagged
+      ``truncated``; tshark's length (from the headers, or clamped to the frame) is never
+      shorter.
     """
     view, complete = tshark_view(path)
     decoder = PacketDecoder()
@@ -192,8 +194,8 @@ def _field_diffs(
         length = int(_last(row["udp.length"])) - 8
     if seg.truncated:
         verdict.truncated += 1
-        if len(seg.payload) >= length:
-            return [f"frame {number}: truncated, yet {len(seg.payload)} >= {length} bytes"]
+        if len(seg.payload) > length:  # tshark may also clamp to the frame (then equal)
+            return [f"frame {number}: truncated, yet {len(seg.payload)} > {length} bytes"]
     else:
         want["payload_len"] = length
         have["payload_len"] = len(seg.payload)

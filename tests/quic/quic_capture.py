@@ -8,6 +8,7 @@ the TLS module so that these tests check only the QUIC layer.
 from __future__ import annotations
 
 import csv
+import ipaddress
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,9 +57,7 @@ def _ip_from_link(linktype: int, buf: bytes) -> dpkt.Packet | None:
     return layer if isinstance(layer, dpkt.ip.IP | dpkt.ip6.IP6) else None
 
 
-def _addr(ip: dpkt.Packet, raw: bytes) -> str:
-    import ipaddress
-
+def _addr(raw: bytes) -> str:
     return str(ipaddress.ip_address(raw))
 
 
@@ -87,9 +86,9 @@ def udp_datagrams(path: Path) -> Iterator[Datagram]:
                 yield Datagram(
                     frame=frame,
                     ts_ns=round(float(ts) * 1e9),
-                    src=_addr(ip, ip.src),
+                    src=_addr(ip.src),
                     sport=udp.sport,
-                    dst=_addr(ip, ip.dst),
+                    dst=_addr(ip.dst),
                     dport=udp.dport,
                     payload=bytes(udp.data),
                 )

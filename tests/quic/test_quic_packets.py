@@ -80,9 +80,7 @@ def test_version_negotiation_packet() -> None:
     assert isinstance(first, LongHeaderPacket) and first.version == QUIC_V2
     packets = split_datagram(_datagram("aioquic_h3_v2_incompatible_vn_to_v1.pcap", 2))
     assert packets == [
-        VersionNegotiationPacket(
-            dcid=first.scid, scid=first.dcid, versions=(0x00000001,), offset=0
-        )
+        VersionNegotiationPacket(dcid=first.scid, scid=first.dcid, versions=(0x00000001,), offset=0)
     ]
 
 
@@ -168,3 +166,17 @@ def test_varint_rfc9000_examples(encoded: str, value: int) -> None:
     data = bytes.fromhex(encoded)
     assert read_varint(data, 0) == (value, len(data))
     assert encode_varint(value) == data
+
+
+def test_draft_23_retry_carries_the_odcid_instead_of_a_tag() -> None:
+    from alpnsniff.quic.initial import verify_retry
+
+    odcid = bytes.fromhex("8394c8f03e515708")
+    datagram = bytes.fromhex("f0 ff000017 00 08 f067a5502a4262b5 08") + odcid + b"token"
+    [retry] = split_datagram(datagram)
+    assert isinstance(retry, RetryPacket)
+    assert (retry.odcid, retry.token, retry.integrity_tag) == (odcid, b"token", b"")
+    assert verify_retry(retry, odcid) is True
+    assert verify_retry(retry, bytes(8)) is False
+    with pytest.raises(Truncated, match="Retry ODCID"):
+        split_datagram(datagram[:20])

@@ -137,7 +137,12 @@ def _only_packet(datagram: bytes) -> LongHeaderPacket:
 def test_a2_client_initial(vec: Vectors) -> None:
     packet = _only_packet(vec.client_packet)
     assert packet.packet_type is LongPacketType.INITIAL
-    assert (packet.version, packet.dcid, packet.scid, packet.token) == (vec.version, v.DCID, b"", b"")
+    assert (packet.version, packet.dcid, packet.scid, packet.token) == (
+        vec.version,
+        v.DCID,
+        b"",
+        b"",
+    )
     assert len(packet.data) == 1200
     # Header fields up to the Length are in clear: the Length says 1182 (0x449e).
     assert packet.pn_offset == 18

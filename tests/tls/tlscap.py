@@ -1,4 +1,5 @@
-"""Test helpers: TCP payload of real captures, one direction at a time, reassembled by seq.
+"""Test helpers (imported as `tlscap`): TCP payload of real captures, one direction at a time,
+reassembled by seq.
 
 Written with dpkt here on purpose, so that the TLS tests do not depend on
 alpnsniff.capture / alpnsniff.net. Good enough for test captures: it follows SYN-started
@@ -126,7 +127,7 @@ def tcp_directions(path: Path) -> list[Direction]:
         ip = _ip_of(linktype, buf)
         if ip is None or not isinstance(ip.data, dpkt.tcp.TCP):
             continue
-        if isinstance(ip, dpkt.ip.IP) and (ip.off & 0x3FFF):
+        if isinstance(ip, dpkt.ip.IP) and (ip.mf or ip.offset):
             continue  # fragments: not in these tests
         tcp = ip.data
         src, dst = _addr(ip)
@@ -156,3 +157,30 @@ def truth_rows(name: str) -> list[dict[str, str]]:
         pytest.skip(f"{path} absent")
     with path.open(newline="") as f:
         return list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+
+
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def tls_payloads(path: Path) -> list[tuple[Direction, bytes]]:
+    """The directions of a capture whose payload starts like TLS, with that payload."""
+    from alpnsniff.tls.detect import NOT_TLS, classify_stream_start
+
+    out = []
+    for d in tcp_directions(path):
+        data = d.payload()
+        if classify_stream_start(data[:16]) not in (None, NOT_TLS):
+            out.append((d, data))
+    return out
+
+
+def handshake_bodies(path: Path, msg_type: int) -> list[bytes]:
+    """Bodies of every handshake message of one type, in order of the directions."""
+    from alpnsniff.tls.stream import HandshakeMessage, TlsStreamParser
+
+    out = []
+    for _d, data in tls_payloads(path):
+        for e in TlsStreamParser().feed(data):
+            if isinstance(e, HandshakeMessage) and e.msg_type == msg_type:
+                out.append(e.body)
+    return out
