@@ -1,18 +1,21 @@
-"""Turn parsed hellos and the server's answer into :class:`Handshake` records.
+"""Turn a ClientHello and the server's answer into one :class:`Handshake` record.
 
 Pure functions: what the server's answer means for ``selection`` lives here, once, for every
-transport (TLS over TCP now; QUIC and DTLS feed the same functions).
+transport (TLS over TCP now; QUIC and DTLS feed the same functions). A ClientHello waits as an
+:class:`Offer` until its answer is known; the frozen record is built once, at the end.
 """
 
 from __future__ import annotations
 
-import ipaddress
-from dataclasses import dataclass, replace
+import socket
+from dataclasses import dataclass
 
 from .records import Handshake, Selection
 from .tls.alpn import alpn_text
 from .tls.hello import ClientHello, ServerHello
 from .tls.registry import ALERT_NO_APPLICATION_PROTOCOL, is_grease, version_name
+
+_FAMILY = {4: socket.AF_INET, 6: socket.AF_INET6}
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,8 +28,36 @@ class Endpoints:
     server_ip: bytes
     server_port: int
 
-    def texts(self) -> tuple[str, str]:
-        return (str(ipaddress.ip_address(self.client_ip)), str(ipaddress.ip_address(self.server_ip)))
+
+@dataclass(slots=True)
+class Offer:
+    """A ClientHello (or an SSLv2-format one) waiting for the server's answer."""
+
+    ends: Endpoints
+    ts_ns: int
+    frame: int
+    transport: str
+    hello: ClientHello | None  # None: SSLv2-format ClientHello
+    sslv2_version: int = 0
+    hello_retry: bool = False
+    quic_version: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What the server said, reduced to the record's server-side columns."""
+
+    selection: Selection
+    selected: bytes | None = None
+    tls_version: str | None = None
+    cipher_suite: int | None = None
+    npn_server: tuple[bytes, ...] = ()
+    alert: int | None = None
+    violation: str | None = None
+    server_frame: int | None = None
+
+
+UNSEEN = Answer(Selection.UNSEEN)
 
 
 def _client_version(ch: ClientHello) -> str:
@@ -34,100 +65,68 @@ def _client_version(ch: ClientHello) -> str:
     return version_name(max(versions) if versions else ch.legacy_version)
 
 
-def offered(
-    ch: ClientHello,
-    *,
-    ends: Endpoints,
-    ts_ns: int,
-    frame: int,
-    transport: str,
-    hello_retry: bool,
-    quic_version: str | None = None,
-) -> Handshake:
-    """The record of a ClientHello whose answer is not known yet (``selection=unseen``)."""
-    client_ip, server_ip = ends.texts()
-    ech = ch.ech
-    notes: list[str] = list(ch.ext_errors)
-    if ch.has_alpn and not ch.alpn:
-        notes.append("alpn-extension-empty")
-    if any(not p for p in ch.alpn):
-        notes.append("alpn-empty-protocol-id")
+def record(offer: Offer, answer: Answer = UNSEEN) -> Handshake:
+    """The record of an offer and its answer (``unseen`` when there was none)."""
+    ends = offer.ends
+    family = _FAMILY[ends.ip_version]
+    ch = offer.hello
+    if ch is None:
+        client_version = version_name(offer.sslv2_version)
+        sni = None
+        alpn: tuple[bytes, ...] = ()
+        notes: tuple[str, ...] = ()
+    else:
+        client_version = _client_version(ch)
+        sni = None if ch.sni is None else alpn_text(ch.sni)
+        alpn = tuple(ch.alpn)
+        note_list = list(ch.ext_errors)
+        if ch.has_alpn and not ch.alpn:
+            note_list.append("alpn-extension-empty")
+        if any(not p for p in ch.alpn):
+            note_list.append("alpn-empty-protocol-id")
+        notes = tuple(note_list)
+    ech = None if ch is None else ch.ech
     return Handshake(
-        ts_ns=ts_ns,
-        frame=frame,
-        transport=transport,
+        ts_ns=offer.ts_ns,
+        frame=offer.frame,
+        transport=offer.transport,
         ip_version=ends.ip_version,
-        client_ip=client_ip,
+        client_ip=socket.inet_ntop(family, ends.client_ip),
         client_port=ends.client_port,
-        server_ip=server_ip,
+        server_ip=socket.inet_ntop(family, ends.server_ip),
         server_port=ends.server_port,
-        sni=None if ch.sni is None else alpn_text(ch.sni),
-        alpn_offered_raw=tuple(ch.alpn),
-        alpn_selected_raw=None,
-        selection=Selection.UNSEEN,
-        tls_version=None,
-        client_version=_client_version(ch),
-        cipher_suite=None,
+        sni=sni,
+        alpn_offered_raw=alpn,
+        alpn_selected_raw=answer.selected,
+        selection=answer.selection,
+        tls_version=answer.tls_version,
+        client_version=client_version,
+        cipher_suite=answer.cipher_suite,
         ech=ech is not None,
         ech_config_id=None if ech is None else ech.config_id,
         ech_payload_len=None if ech is None else ech.payload_len,
-        npn=ch.npn,
-        npn_server=(),
-        alps=tuple(ch.alps),
-        extensions=tuple(ch.extensions),
-        grease=ch.grease,
-        sslv2=False,
-        hello_retry=hello_retry,
-        alert=None,
-        violation=None,
-        server_frame=None,
-        quic_version=quic_version,
-        notes=tuple(notes),
+        npn=False if ch is None else ch.npn,
+        npn_server=answer.npn_server,
+        alps=() if ch is None else tuple(ch.alps),
+        extensions=() if ch is None else tuple(ch.extensions),
+        grease=False if ch is None else ch.grease,
+        sslv2=ch is None,
+        hello_retry=offer.hello_retry,
+        alert=answer.alert,
+        violation=answer.violation,
+        server_frame=answer.server_frame,
+        quic_version=offer.quic_version,
+        notes=notes,
     )
 
 
-def offered_sslv2(
-    *, version: int, ends: Endpoints, ts_ns: int, frame: int
-) -> Handshake:
-    """An SSLv2-format ClientHello: no extensions, so no ALPN, no SNI."""
-    client_ip, server_ip = ends.texts()
-    return Handshake(
-        ts_ns=ts_ns,
-        frame=frame,
-        transport="tcp",
-        ip_version=ends.ip_version,
-        client_ip=client_ip,
-        client_port=ends.client_port,
-        server_ip=server_ip,
-        server_port=ends.server_port,
-        sni=None,
-        alpn_offered_raw=(),
-        alpn_selected_raw=None,
-        selection=Selection.UNSEEN,
-        tls_version=None,
-        client_version=version_name(version),
-        cipher_suite=None,
-        ech=False,
-        ech_config_id=None,
-        ech_payload_len=None,
-        npn=False,
-        npn_server=(),
-        alps=(),
-        extensions=(),
-        grease=False,
-        sslv2=True,
-        hello_retry=False,
-        alert=None,
-        violation=None,
-        server_frame=None,
-    )
-
-
-def answered(record: Handshake, sh: ServerHello, *, frame: int) -> Handshake:
-    """Join the server's ServerHello (or HelloRetryRequest) to the record of its ClientHello."""
-    tls13 = sh.selected_version == 0x0304 or (sh.selected_version >> 8) == 0x7F
+def server_hello_answer(offer: Offer, sh: ServerHello, *, frame: int) -> Answer:
+    """What a ServerHello (or HelloRetryRequest) says about the offer's ALPN."""
+    version = sh.selected_version
+    tls13 = version == 0x0304 or (version >> 8) == 0x7F
     violations: list[str] = list(sh.ext_errors)
     selected: bytes | None = None
+    offered = () if offer.hello is None else offer.hello.alpn
     if sh.is_hrr:
         selection = Selection.RETRIED
     elif sh.has_alpn:
@@ -135,19 +134,18 @@ def answered(record: Handshake, sh: ServerHello, *, frame: int) -> Handshake:
         selected = sh.alpn[0] if sh.alpn else None
         if len(sh.alpn) != 1:
             violations.append(f"serverhello-alpn-count-{len(sh.alpn)}")
-        if selected is not None and selected not in record.alpn_offered_raw:
+        if selected is not None and selected not in offered:
             violations.append("selected-not-offered")
         if tls13:
             violations.append("alpn-in-tls13-serverhello")
-    elif tls13 and record.alpn_offered_raw:
+    elif tls13 and offered:
         selection = Selection.ENCRYPTED
     else:
         selection = Selection.NONE
-    return replace(
-        record,
-        alpn_selected_raw=selected,
+    return Answer(
         selection=selection,
-        tls_version=version_name(sh.selected_version),
+        selected=selected,
+        tls_version=version_name(version),
         cipher_suite=sh.cipher_suite,
         npn_server=tuple(sh.npn_protocols),
         violation=";".join(violations) or None,
@@ -155,17 +153,16 @@ def answered(record: Handshake, sh: ServerHello, *, frame: int) -> Handshake:
     )
 
 
-def alerted(record: Handshake, description: int, *, frame: int) -> Handshake:
-    """The server answered the ClientHello with a plaintext alert instead of a ServerHello."""
+def alert_answer(description: int, *, frame: int) -> Answer:
+    """A plaintext alert instead of a ServerHello: 120 rejects, any other aborts."""
     rejected = description == ALERT_NO_APPLICATION_PROTOCOL
-    return replace(
-        record,
+    return Answer(
         selection=Selection.REJECTED if rejected else Selection.ABORTED,
         alert=description,
         server_frame=frame,
     )
 
 
-def answered_sslv2(record: Handshake, *, frame: int) -> Handshake:
-    """The server answered in SSLv2: no ALPN exists there."""
-    return replace(record, selection=Selection.NONE, tls_version="ssl2", server_frame=frame)
+def sslv2_answer(*, frame: int) -> Answer:
+    """An SSLv2 SERVER-HELLO: no ALPN exists there."""
+    return Answer(selection=Selection.NONE, tls_version="ssl2", server_frame=frame)

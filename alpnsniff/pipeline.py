@@ -85,6 +85,7 @@ class Dissector:
         tunnel_ports = TUNNEL_UDP_PORTS
         frame = self.frame
         fast_skipped = 0
+        empty_skipped = 0
         udp_skipped = 0
         slow = self._slow
         try:
@@ -102,10 +103,17 @@ class Dissector:
                         if data[ip + 6 : ip + 8] in not_fragmented:
                             proto = data[ip + 9]
                             l4 = ip + ((data[ip] & 15) << 2)
-                            if proto == 6:
+                            if proto == 6 and len(data) >= l4 + 14:
                                 key = data[ip + 12 : ip + 20] + data[l4 : l4 + 4]
                                 if key in young or key in old:
                                     fast_skipped += 1
+                                    continue
+                                # no payload and no SYN: nothing a handshake needs
+                                if not data[l4 + 13] & SYN and (
+                                    (data[ip + 2] << 8 | data[ip + 3])
+                                    <= l4 - ip + ((data[l4 + 12] >> 4) << 2)
+                                ):
+                                    empty_skipped += 1
                                     continue
                             elif proto == 17 and len(data) >= l4 + 8:
                                 ports = data[l4 : l4 + 4]
@@ -118,10 +126,15 @@ class Dissector:
                                     continue
                     elif version == 6:
                         proto = data[ip + 6] if len(data) > ip + 6 else -1
-                        if proto == 6:
+                        if proto == 6 and len(data) >= ip + 54:
                             key = data[ip + 8 : ip + 40] + data[ip + 40 : ip + 44]
                             if key in young or key in old:
                                 fast_skipped += 1
+                                continue
+                            if not data[ip + 53] & SYN and (
+                                (data[ip + 4] << 8 | data[ip + 5]) <= (data[ip + 52] >> 4) << 2
+                            ):
+                                empty_skipped += 1
                                 continue
                         elif proto == 17 and len(data) >= ip + 48:
                             ports = data[ip + 40 : ip + 44]
@@ -141,6 +154,7 @@ class Dissector:
         finally:
             self.frame = frame
             stats["packets_fast_skipped"] += fast_skipped
+            stats["tcp_empty_skipped"] += empty_skipped
             stats["udp_skipped"] += udp_skipped
         self.frame = frame
 

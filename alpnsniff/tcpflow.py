@@ -13,7 +13,14 @@ from __future__ import annotations
 from .errors import DissectError
 from .net.segment import Segment
 from .net.tcp import StreamReassembler
-from .pairing import Endpoints, alerted, answered, answered_sslv2, offered, offered_sslv2
+from .pairing import (
+    Endpoints,
+    Offer,
+    alert_answer,
+    record,
+    server_hello_answer,
+    sslv2_answer,
+)
 from .records import Handshake
 from .tls.detect import classify_stream_start
 from .tls.hello import parse_client_hello, parse_server_hello
@@ -79,7 +86,7 @@ class TcpConnection:
         self.dirs: dict[bytes, Direction] = {}
         self.client_key: bytes | None = None  # the direction that sent the ClientHello (or SYN)
         self.ends: Endpoints | None = None
-        self.pending: list[Handshake] = []  # ClientHellos waiting for the server's answer
+        self.pending: list[Offer] = []  # ClientHellos waiting for the server's answer
         self.retry = False  # a HelloRetryRequest was answered: the next ClientHello follows it
         self.probes_left = PROBE_SEGMENTS
         self.done = False  # facts known: forget this connection
@@ -152,7 +159,7 @@ class TcpConnection:
         ):
             # SSLv2 SERVER-HELLO answering an SSLv2-format ClientHello.
             self.done = True
-            return [answered_sslv2(self.pending.pop(0), frame=frame)]
+            return [record(self.pending.pop(0), sslv2_answer(frame=frame))]
         self.probes_left -= 1
         if self.probes_left <= 0 and not self.pending:
             self.not_tls = True
@@ -192,21 +199,10 @@ class TcpConnection:
                 self._error("client_hello", err, frame)
                 return
             self.stats["tcp_client_hellos"] += 1
-            self.pending.append(
-                offered(
-                    ch,
-                    ends=ends,
-                    ts_ns=ts_ns,
-                    frame=frame,
-                    transport="tcp",
-                    hello_retry=self.retry,
-                )
-            )
+            self.pending.append(Offer(ends, ts_ns, frame, "tcp", ch, hello_retry=self.retry))
         elif isinstance(event, SSLv2ClientHello):
             self.stats["tcp_sslv2_client_hellos"] += 1
-            self.pending.append(
-                offered_sslv2(version=event.version, ends=ends, ts_ns=ts_ns, frame=frame)
-            )
+            self.pending.append(Offer(ends, ts_ns, frame, "tcp", None, event.version))
         elif isinstance(event, StreamError):
             self._error("client_stream", event.error, frame)
 
@@ -221,17 +217,19 @@ class TcpConnection:
                 self._error("server_hello", err, frame)
                 self.done = True
                 return self.flush()
-            record = answered(self.pending.pop(0), sh, frame=frame)
+            offer = self.pending.pop(0)
+            done = record(offer, server_hello_answer(offer, sh, frame=frame))
             if sh.is_hrr:
                 self.retry = True
-                return [record]
+                return [done]
             self.done = True
-            return [record, *self.flush()]
+            return [done, *self.flush()]
         if isinstance(event, AlertRecord):
             if not self.pending:
                 return []
             self.done = True
-            return [alerted(self.pending.pop(0), event.description, frame=frame), *self.flush()]
+            answer = alert_answer(event.description, frame=frame)
+            return [record(self.pending.pop(0), answer), *self.flush()]
         if isinstance(event, StreamError):
             self._error("server_stream", event.error, frame)
             self.done = True
@@ -247,8 +245,8 @@ class TcpConnection:
 
     def flush(self) -> list[Handshake]:
         """Records still waiting for an answer leave now, as ``unseen``."""
-        out = self.pending
+        waiting = self.pending
         self.pending = []
-        if out:
-            self.stats["tcp_unanswered_client_hellos"] += len(out)
-        return out
+        if waiting:
+            self.stats["tcp_unanswered_client_hellos"] += len(waiting)
+        return [record(offer) for offer in waiting]

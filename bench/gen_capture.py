@@ -24,15 +24,13 @@ from gen_flows import (
     Ctx,
     Frames,
     Tally,
-    choose_quic,
     choose_tls,
-    quic_flow,
-    quic_midstream_flow,
     tls_flow,
     tls_midstream_flow,
 )
 from gen_noise import dns_flow, http_flow, ssh_flow
 from gen_packets import PcapWriter
+from gen_quic_flows import choose_quic, quic_flow, quic_midstream_flow
 
 # Connections open at once; the scheduler picks the next packet's connection at random.
 CONCURRENT_FLOWS = 64

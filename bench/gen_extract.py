@@ -149,7 +149,9 @@ def main() -> None:
     print("each constant is the hex of one complete handshake message (or, for the server")
     print('tail, several), with its 4-byte handshake header. Do not edit by hand."""')
     print()
-    for name, fname, fn, comment in SOURCES:
+    for n, (name, fname, fn, comment) in enumerate(SOURCES):
+        if n:
+            print()
         blob = fn(realcap / fname)
         print(f"# From realcap/{fname}: {comment}")
         lines = textwrap.wrap(blob.hex(), 96)
@@ -157,7 +159,6 @@ def main() -> None:
         for line in lines:
             print(f'    "{line}"')
         print(")")
-        print()
 
 
 if __name__ == "__main__":

@@ -8,14 +8,19 @@ cannot be read becomes a :class:`QuicSkipped` event carrying the error's ``reaso
 Keys (RFC 9001 §5.2): both directions' Initial keys come from the DCID of the client's
 first Initial of the attempt, for every version the connection uses (compatible version
 negotiation switches v1 → v2 with the same DCID). A Retry starts a new attempt whose DCID
-is the Retry's SCID; after a Version Negotiation the client starts over too. Rather than
-trusting either packet, a client Initial that fails to open with the current keys is
-retried with keys from its own DCID: if that works, a new attempt has begun (this also
-covers a new connection reusing the 5-tuple).
+is the Retry's SCID; after a Version Negotiation the client starts over too.
+
+Rather than trusting either packet, a client Initial that fails to open with the current
+keys is retried with keys from its own DCID: if that works, a new attempt has begun (this
+also covers a new connection reusing the 5-tuple). A packet whose version differs from
+the attempt's first one is also tried with the first version's keys (aioquic 1.7 does
+that after compatible version negotiation; tshark 4.0 cannot open those packets).
 
 Duplicates: CRYPTO bytes seen before add nothing, so a retransmitted ClientHello is not
-emitted again; neither is a ClientHello identical to the previous attempt's (the one a
-client resends after a Retry).
+emitted again; neither is a ClientHello identical to the previous attempt's (quic-go
+resends the same one after a Retry). A client that builds a new ClientHello for a new
+attempt (aioquic after a Retry, any client after Version Negotiation) gets a new
+:class:`ClientHelloEvent` with the next ``attempt`` number.
 """
 
 from __future__ import annotations

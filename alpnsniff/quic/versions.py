@@ -198,6 +198,11 @@ def version_name(version: int) -> str:
     return info.name if info is not None else f"0x{version:08x}"
 
 
+#: The version field of every version in the table, as it appears on the wire.
+_KNOWN_WIRE = frozenset(version.to_bytes(4, "big") for version in _TABLE)
+_VN_WIRE = bytes(4)
+
+
 def looks_like_quic_long_header(datagram: bytes) -> bool:
     """Cheap test: could this UDP payload start with a QUIC long-header packet we can read?
 
@@ -209,22 +214,25 @@ def looks_like_quic_long_header(datagram: bytes) -> bool:
     if n < 7:
         return False
     first = datagram[0]
-    if not first & 0x80:
+    if first < 0x80:  # header form bit clear: short header or not QUIC
         return False
-    version = int.from_bytes(datagram[1:5], "big")
-    if version == VERSION_NEGOTIATION:
-        # VN: no fixed bit, then DCID, SCID and a non-empty list of 4-byte versions. RFC 8999
-        # allows 255-byte CIDs here, but a VN echoes the client's CIDs, which every version
-        # we read keeps within 20 bytes; the tighter test keeps RTP and friends out.
+    wire_version = datagram[1:5]
+    if wire_version == _VN_WIRE:
+        # Version Negotiation: its other first-byte bits are arbitrary (RFC 9000 §17.2.1).
+        # Then DCID, SCID and a non-empty list of 4-byte versions. RFC 8999 allows
+        # 255-byte CIDs here, but a VN echoes the client's CIDs, which every version we
+        # read keeps within 20 bytes; the tighter test keeps RTP and friends out.
         dcid_len = datagram[5]
         if dcid_len > MAX_CID_LENGTH or 7 + dcid_len > n:
             return False
         scid_len = datagram[6 + dcid_len]
         rest = n - 7 - dcid_len - scid_len
         return scid_len <= MAX_CID_LENGTH and rest >= 4 and rest % 4 == 0
-    if not first & 0x40:
+    if first < 0xC0:  # fixed bit clear
         return False
-    if version not in _TABLE and not is_reserved_version(version):
+    if wire_version not in _KNOWN_WIRE and not is_reserved_version(
+        int.from_bytes(wire_version, "big")
+    ):
         return False
     dcid_len = datagram[5]
     if dcid_len > MAX_CID_LENGTH or 7 + dcid_len > n:

@@ -18,6 +18,10 @@ __all__ = ["Cursor"]
 _UINT16_FORMATS: dict[int, struct.Struct] = {}
 
 
+def _bytes(n: int) -> str:
+    return "1 byte" if n == 1 else f"{n} bytes"
+
+
 def _uint16_struct(count: int) -> struct.Struct:
     """A cached ``struct.Struct`` for ``count`` big-endian uint16 values."""
     fmt = _UINT16_FORMATS.get(count)
@@ -69,7 +73,7 @@ class Cursor:
         """Raise :class:`Malformed` unless the cursor was consumed exactly."""
         if self._pos != self._end:
             raise Malformed(
-                f"{self._end - self._pos} bytes left over after {what}",
+                f"{_bytes(self._end - self._pos)} left over after {what}",
                 layer=self.layer,
                 offset=self._pos,
             )
@@ -77,7 +81,7 @@ class Cursor:
     def _short(self, need: int, what: str) -> Truncated:
         have = self._end - self._pos
         return Truncated(
-            f"{what}: need {need} bytes, {have} left", layer=self.layer, offset=self._pos
+            f"{what}: need {_bytes(need)}, {have} left", layer=self.layer, offset=self._pos
         )
 
     # -- integers -------------------------------------------------------------------

@@ -41,11 +41,11 @@ MAX_RECORD_LENGTH: Final = 2**14 + 2048
 # than one TLS record's worth of hello, so the TLS record bound is used.
 _SSLV2_MIN_LENGTH: Final = 9 + 3 + 16
 
-# Handshake types that a stream can begin with (every registered one; HelloRequest 0 and
-# ServerHello 2 are the usual server-side first messages).
-_HANDSHAKE_TYPES: Final = frozenset(
-    {0, 1, 2, 3, 4, 5, 6, 8, 11, 12, 13, 14, 15, 16, 20, 21, 22, 23, 24, 25, 26, 67, 254}
-)
+# Handshake types that can open a direction of TLS over TCP other than ClientHello (1):
+# ServerHello (2), a TLS 1.3 draft HelloRetryRequest (6), and the later messages of a
+# flight when the capture missed its first segment (4, 11-16, 20, 22). HelloRequest (0)
+# is left out: zero bytes are common in other protocols and it never opens a stream.
+_HANDSHAKE_TYPES: Final = frozenset({2, 4, 6, 11, 12, 13, 14, 15, 16, 20, 22})
 
 
 def classify_stream_start(data: bytes) -> str | None:
@@ -106,11 +106,11 @@ def _classify_sslv2(data: bytes, n: int) -> str | None:
         cs_len = (data[5] << 8) | data[6]
         if cs_len == 0 or cs_len % 3:
             return NOT_TLS
-    if n >= 11:  # session_id_length 0..32 (0 or 16 in practice), challenge 16..32
-        sid_len = (data[7] << 8) | data[8]
-        ch_len = (data[9] << 8) | data[10]
-        if sid_len > 32 or not 16 <= ch_len <= 32:
-            return NOT_TLS
-        if 9 + cs_len + sid_len + ch_len != length:
-            return NOT_TLS
+        if n >= 11:  # session_id_length 0..32 (0 or 16 in practice), challenge 16..32
+            sid_len = (data[7] << 8) | data[8]
+            ch_len = (data[9] << 8) | data[10]
+            if sid_len > 32 or not 16 <= ch_len <= 32:
+                return NOT_TLS
+            if 9 + cs_len + sid_len + ch_len != length:
+                return NOT_TLS
     return SSLV2_CLIENT_HELLO

@@ -6,7 +6,9 @@ and the framing of the extensions block must be exact: anything else raises
 :class:`~alpnsniff.errors.DissectError` for the whole hello. Inside that framing, an
 extension whose body does not parse is named in ``ext_errors`` and the rest of the hello
 is still read, as tshark does; violations that do not stop the reading (an empty ALPN
-name, a repeated extension) are listed there too.
+name, a repeated extension) are listed there too. A field whose extension did not parse
+keeps its empty value (``()``, ``b""``, None), except the ALPN and ALPS lists, which keep
+the names read before the break. Of a repeated extension the first one is read.
 """
 
 from __future__ import annotations
@@ -222,17 +224,21 @@ def parse_client_hello(body: bytes) -> ClientHello:
                     has_alpn = True
                     read_protocol_name_list(d, alpn, notes, "alpn")
                 elif t == EXT_SUPPORTED_VERSIONS:
-                    versions = d.pull_uint16_list(1)
+                    vs = d.pull_uint16_list(1)
                     d.finish("supported_versions")
+                    versions = vs
                 elif t == EXT_SUPPORTED_GROUPS:
-                    groups = d.pull_uint16_list(2)
+                    gs = d.pull_uint16_list(2)
                     d.finish("supported_groups")
+                    groups = gs
                 elif t == EXT_SIGNATURE_ALGORITHMS:
-                    sigalgs = d.pull_uint16_list(2)
+                    sas = d.pull_uint16_list(2)
                     d.finish("signature_algorithms")
+                    sigalgs = sas
                 elif t == EXT_EC_POINT_FORMATS:
-                    point_formats = d.pull_opaque(1)
+                    pfs = d.pull_opaque(1)
                     d.finish("ec_point_formats")
+                    point_formats = pfs
                 elif t == EXT_ECH:
                     ech = read_ech(d, notes)
                 elif t in (EXT_ALPS, EXT_ALPS_OLD):
@@ -316,8 +322,9 @@ def parse_server_hello(body: bytes) -> ServerHello:
                             "(RFC 7301 §3.1 requires exactly one)"
                         )
                 elif t == EXT_SUPPORTED_VERSIONS:
-                    selected_version = d.pull_uint16()
+                    v = d.pull_uint16()
                     d.finish("supported_versions")
+                    selected_version = v
                 elif t == EXT_NPN:
                     read_npn_list(d, npn)
             except DissectError as err:

@@ -27,7 +27,12 @@ import gen_quic  # noqa: E402
 import templates  # noqa: E402
 
 TSHARK = shutil.which("tshark")
-needs_tshark = pytest.mark.skipif(TSHARK is None, reason="tshark not on PATH")
+_skip_no_tshark = pytest.mark.skipif(TSHARK is None, reason="tshark not on PATH")
+
+
+def needs_tshark(fn: Any) -> Any:
+    """Mark a test as needing tshark, and skip it when tshark is absent."""
+    return pytest.mark.tshark(_skip_no_tshark(fn))
 
 
 def _generate(path: Path, packets: int, **kw: Any) -> dict[str, Any]:
@@ -460,3 +465,19 @@ def test_avoided_client_ports_are_those_tshark_claims() -> None:
         if table in ("tcp.port", "udp.port") and 32768 <= int(port) <= 60999:
             claimed.add(int(port))
     assert claimed == gen_flows.TSHARK_CLAIMED_PORTS
+
+
+SHARED = ROOT / ".." / "shared"
+
+
+@pytest.mark.shared
+@pytest.mark.skipif(not (SHARED / "realcap").is_dir(), reason="../shared/realcap is absent")
+def test_templates_regenerate_from_the_real_captures() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / "gen_extract.py"), str(SHARED / "realcap")],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=BENCH,
+    )
+    assert proc.stdout == (BENCH / "templates.py").read_text()

@@ -63,8 +63,6 @@ OVERRIDES: dict[str, tuple[str, ...]] = {
     "zeek__rdp_rdp-no-cookie-mstshash.pcap": ("-d", "tcp.port==3389,tls"),
 }  # fmt: skip
 
-# Facebook's TLS 1.3 draft code points (fizz, draft 23 and 26), as tshark 4.0 names them.
-FB_TLS13_DRAFTS = frozenset({0xFB17, 0xFB1A})
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".pcap.gz", ".pcapng.gz", ".cap")
 TSHARK_TIMEOUT_S = 300  # one capture; the largest corpus file takes ~10 s
 PDML_BLOCK_SECRETS = 0x0000000A  # pcapng Decryption Secrets Block type
@@ -96,11 +94,12 @@ class TsharkHello:
     @property
     def tls13(self) -> bool:
         """A ServerHello / HRR that selects TLS 1.3 or one of its drafts: supported_versions
-        (RFC 8446), else the version field (drafts before 22 put 0x7fNN or 0x0304 there)."""
+        (RFC 8446), else the version field (drafts before 22 put 0x7fNN or 0x0304 there);
+        0xfbNN are Facebook's fizz drafts (0xfb1a: draft 26), whose ALPN is encrypted too."""
         if self.hs_type != 2:
             return False
         chosen = self.supported_versions[0] if self.supported_versions else self.legacy_version
-        return chosen == 0x0304 or chosen >> 8 == 0x7F or chosen in FB_TLS13_DRAFTS
+        return chosen == 0x0304 or chosen >> 8 in (0x7F, 0xFB)
 
     @property
     def alpn_hex(self) -> str:

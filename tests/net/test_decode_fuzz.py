@@ -62,9 +62,7 @@ def _real_frames() -> list[tuple[int, bytes]]:
     return frames
 
 
-mutation = st.lists(
-    st.tuples(st.integers(0, 140), st.integers(0, 255)), min_size=1, max_size=4
-)
+mutation = st.lists(st.tuples(st.integers(0, 140), st.integers(0, 255)), min_size=1, max_size=4)
 
 
 @pytest.mark.shared

@@ -31,6 +31,7 @@ def _ip(text: str) -> bytes:
 
 # (capture, frame, linktype, proto, src, dst, sport, dport, seq, ack, flags, payload length,
 #  payload start) -- values as tshark shows them for that frame.
+# fmt: off
 REAL_FRAMES = [
     ("illustrated-quic__capture.pcap", 1, 0, 17, "127.0.0.1", "127.0.0.1", 60220, 8400,
      0, 0, 0, 1200, "cd0000000108"),
@@ -53,6 +54,7 @@ REAL_FRAMES = [
     ("arkime__quicietf.pcap", 1, 1, 17, "2001:4998:ef5e:2b::12a0", "2607:f8b0:4004:835::2003",
      57349, 443, 0, 0, 0, 1330, "c70000000108"),  # 802.1Q, IPv6
 ]
+# fmt: on
 
 
 @pytest.mark.parametrize("row", REAL_FRAMES, ids=lambda r: f"{r[0]}#{r[1]}")
@@ -63,7 +65,11 @@ def test_real_frame_of_each_link_type(row: tuple[object, ...]) -> None:
     seg = _decode_frame(capture, number)
     assert isinstance(seg, Segment)
     assert (seg.proto, seg.src, seg.dst, seg.sport, seg.dport) == (
-        proto, _ip(str(src)), _ip(str(dst)), sport, dport,
+        proto,
+        _ip(str(src)),
+        _ip(str(dst)),
+        sport,
+        dport,
     )
     assert (seg.seq, seg.ack, seg.flags, len(seg.payload)) == (seq, ack, flags, size)
     assert seg.payload.startswith(bytes.fromhex(str(head)))
@@ -138,7 +144,7 @@ def test_null_with_linux_af_inet6_is_a_named_difference(
     """AF_INET6 = 10 (Linux) in a NULL header: tshark knows only the BSD values 24/28/30 and
     shows data; the decoder accepts 10 too, since the family value says IPv6 on Linux."""
     frames = [LINKS[(0, "null-le-linux")](inners["tcp6"])]
-    verdict, problems = compare_with_tshark(write_pcap(tmp_path / "null.pcap", 0, frames))
+    _, problems = compare_with_tshark(write_pcap(tmp_path / "null.pcap", 0, frames))
     assert problems == ["frame 1: segment, but tshark has ['null', 'data']"]
 
 

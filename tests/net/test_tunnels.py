@@ -8,8 +8,8 @@ import pytest
 from netframes import read_frames, shared
 from scapy.contrib.gtp import GTP_U_Header
 from scapy.contrib.mpls import MPLS
-from scapy.layers.inet import GRE, IP, UDP
-from scapy.layers.l2 import ARP, Dot1Q, Ether
+from scapy.layers.inet import IP, UDP
+from scapy.layers.l2 import ARP, GRE, Dot1Q, Ether
 from scapy.layers.vxlan import VXLAN
 from scapy.packet import Raw
 from wrapped import MAC_A, MAC_B, SOURCES, Inner, load_inner
@@ -45,7 +45,12 @@ def test_real_gtp_u_in_qinq() -> None:
     client = ipaddress.ip_address("10.191.139.17").packed
     server = ipaddress.ip_address("54.221.224.45").packed
     assert (syn.src, syn.dst, syn.sport, syn.dport, syn.seq, syn.flags) == (
-        client, server, 58552, 443, 4178934942, 0x02,
+        client,
+        server,
+        58552,
+        443,
+        4178934942,
+        0x02,
     )
     assert (synack.seq, synack.ack, synack.flags) == (442124315, 4178934943, 0x12)
     assert (hello.seq, len(hello.payload), hello.payload[:3]) == (4178934943, 183, b"\x16\x03\x01")

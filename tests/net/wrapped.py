@@ -18,15 +18,15 @@ from scapy.contrib.erspan import ERSPAN_II, ERSPAN_III, ERSPAN_PlatformSpecific
 from scapy.contrib.geneve import GENEVE
 from scapy.contrib.gtp import GTP_U_Header, GTPPDUSessionContainer
 from scapy.contrib.mpls import MPLS
-from scapy.layers.inet import GRE, IP, TCP, UDP
-from scapy.layers.ipsec import AH
+from scapy.layers.inet import IP, TCP, UDP
 from scapy.layers.inet6 import (
     IPv6,
     IPv6ExtHdrDestOpt,
     IPv6ExtHdrHopByHop,
     IPv6ExtHdrRouting,
 )
-from scapy.layers.l2 import CookedLinux, CookedLinuxV2, Dot1AD, Dot1Q, Ether
+from scapy.layers.ipsec import AH
+from scapy.layers.l2 import GRE, CookedLinux, CookedLinuxV2, Dot1AD, Dot1Q, Ether
 from scapy.layers.ppp import PPP, PPPoE
 from scapy.layers.vxlan import VXLAN
 from scapy.packet import Packet, Raw
@@ -91,7 +91,9 @@ def _ip_outer(inner: Inner, proto: int, payload: Packet | bytes, v6: bool = Fals
 
 
 def _udp_outer(dport: int, payload: Packet | bytes, sport: int = 49152) -> bytes:
-    return _eth(0x0800, IP(src="192.0.2.1", dst="192.0.2.2") / UDP(sport=sport, dport=dport) / payload)
+    return _eth(
+        0x0800, IP(src="192.0.2.1", dst="192.0.2.2") / UDP(sport=sport, dport=dport) / payload
+    )
 
 
 def _inner_eth(inner: Inner) -> Packet:
@@ -114,9 +116,7 @@ ETHERNET: dict[str, Builder] = {
     "qinq-9100": lambda i: _eth(
         0x9100, Dot1Q(vlan=10, type=0x8100) / Dot1Q(vlan=20, type=i.ethertype) / Raw(i.ip)
     ),
-    "pppoe": lambda i: _eth(
-        0x8864, PPPoE(sessionid=0x1234) / PPP(proto=_ppp_proto(i)) / Raw(i.ip)
-    ),
+    "pppoe": lambda i: _eth(0x8864, PPPoE(sessionid=0x1234) / PPP(proto=_ppp_proto(i)) / Raw(i.ip)),
     "mpls": lambda i: _eth(0x8847, MPLS(label=16, s=0) / MPLS(label=17, s=1) / Raw(i.ip)),
     "vlan-mpls": lambda i: _eth(
         0x8100, Dot1Q(vlan=7, type=0x8847) / MPLS(label=99, s=1) / Raw(i.ip)
@@ -125,8 +125,15 @@ ETHERNET: dict[str, Builder] = {
     "gre-key-seq-csum": lambda i: _ip_outer(
         i,
         47,
-        GRE(chksum_present=1, key_present=1, seqnum_present=1, key=7, sequence_number=9,
-            proto=i.ethertype) / Raw(i.ip),
+        GRE(
+            chksum_present=1,
+            key_present=1,
+            seqnum_present=1,
+            key=7,
+            sequence_number=9,
+            proto=i.ethertype,
+        )
+        / Raw(i.ip),
     ),
     "gre-over-ipv6": lambda i: _ip_outer(i, 47, GRE(proto=i.ethertype) / Raw(i.ip), v6=True),
     "gre-teb": lambda i: _ip_outer(i, 47, GRE(proto=0x6558) / _inner_eth(i)),

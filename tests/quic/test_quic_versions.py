@@ -178,3 +178,9 @@ def test_first_datagram_of_every_realcap_quic_flow_looks_like_quic() -> None:
     for path in sorted(REALCAP.glob("*quic*.pcap")):
         first = next(iter(udp_datagrams(path)))
         assert looks_like_quic_long_header(first.payload), path.name
+
+
+def test_looks_like_vn_whatever_its_unused_bits() -> None:
+    for first in (0x80, 0xC0, 0xFF, 0xAA):
+        vn = bytes([first]) + bytes.fromhex("00000000 00 04 01020304 6b3343cf 00000001")
+        assert looks_like_quic_long_header(vn), hex(first)

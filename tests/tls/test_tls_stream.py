@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tlscap import DATA, corpus, realcap, tls_payloads
 
-from alpnsniff.errors import DissectError, Malformed, Unsupported
+from alpnsniff.errors import DissectError, Malformed, Truncated, Unsupported
 from alpnsniff.tls.stream import (
     MAX_HANDSHAKE_MESSAGE,
     AlertRecord,
@@ -21,9 +24,14 @@ from alpnsniff.tls.stream import (
     TlsEvent,
     TlsStreamParser,
 )
-from tlscap import DATA, corpus, realcap, tls_payloads
 
 NONASCII = DATA / "openssl_tls12_alpn_nonascii.pcap"
+# arkime__https2-301-get.pcap, frame 4 (tshark: tls.handshake.cipherspec)
+SSLV2_CIPHER_SPECS = (
+    0x39, 0x38, 0x35, 0x16, 0x13, 0x0A, 0x0700C0, 0x33, 0x32, 0x2F, 0x9A, 0x99, 0x96, 0x030080,
+    0x05, 0x04, 0x010080, 0x15, 0x12, 0x09, 0x060040, 0x14, 0x11, 0x08, 0x06, 0x040080, 0x03,
+    0x020080, 0xFF,
+)  # fmt: skip
 
 
 def _directions(path: Path) -> list[bytes]:
@@ -47,7 +55,7 @@ def _feed_pieces(data: bytes, cuts: list[int]) -> list[TlsEvent]:
     parser = TlsStreamParser()
     events: list[TlsEvent] = []
     bounds = sorted({0, len(data), *(c % (len(data) + 1) for c in cuts)})
-    for a, b in zip(bounds, bounds[1:], strict=False):
+    for a, b in itertools.pairwise(bounds):
         events += parser.feed(data[a:b])
     return events
 
@@ -88,7 +96,11 @@ def test_client_hello_over_three_records_of_512() -> None:
     client, _server = _directions(realcap("openssl_tls12_ch_split_records_512.pcap"))
     assert client[:5] == b"\x16\x03\x01\x02\x00"  # the first of three records: 512 bytes
     events = TlsStreamParser().feed(client)
-    assert _shape(events)[:3] == [("hs", 1, 1215, 0x0301), ("hs", 16, 33, 0x0303), ChangeCipherSpec()]
+    assert _shape(events)[:3] == [
+        ("hs", 1, 1215, 0x0301),
+        ("hs", 16, 33, 0x0303),
+        ChangeCipherSpec(),
+    ]
     first = events[0]
     assert isinstance(first, HandshakeMessage)
     # The message is the three fragments joined: record headers removed.
@@ -142,11 +154,7 @@ def test_sslv2_client_hello_then_tls_records() -> None:
     events = TlsStreamParser().feed(client)
     assert events[0] == SSLv2ClientHello(
         version=0x0301,
-        cipher_specs=(
-            0x39, 0x38, 0x35, 0x16, 0x13, 0x0A, 0x0700C0, 0x33, 0x32, 0x2F, 0x9A, 0x99, 0x96,
-            0x030080, 0x05, 0x04, 0x010080, 0x15, 0x12, 0x09, 0x060040, 0x14, 0x11, 0x08, 0x06,
-            0x040080, 0x03, 0x020080, 0xFF,
-        ),  # fmt: skip
+        cipher_specs=SSLV2_CIPHER_SPECS,
         challenge_len=32,
     )
     assert _shape(events[1:]) == [
@@ -161,6 +169,31 @@ def test_sslv2_client_hello_then_tls_records() -> None:
         ("hs", 11, 3633, 0x0301),
         ("hs", 14, 0, 0x0301),
     ]
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "message"),
+    [
+        (lambda h: b"\x80\x00" + h[2:], Malformed, "SSLv2 record of 0 bytes at tls.record+0"),
+        (lambda h: h[:2] + b"\x04" + h[3:], Unsupported,
+         "SSLv2 message type 4 (only CLIENT-HELLO is read) at tls.record+2"),
+        (lambda h: h[:6] + b"\x58" + h[7:], Malformed, "cipher_spec_length 88 at tls.sslv2+3"),
+        (lambda h: h[:8] + b"\x21" + h[9:], Malformed, "session_id_length 33 at tls.sslv2+5"),
+        (lambda h: h[:10] + b"\x0f" + h[11:], Malformed, "challenge_length 15 at tls.sslv2+7"),
+        (lambda h: h[:6] + b"\x5a" + h[7:], Truncated, "skip: need 32 bytes, 29 left at tls.sslv2+99"),
+        (lambda h: h[:10] + b"\x10" + h[11:], Malformed,
+         "16 bytes left over after SSLv2 CLIENT-HELLO at tls.sslv2+112"),
+    ],
+)  # fmt: skip
+def test_broken_sslv2_client_hello(
+    change: Callable[[bytes], bytes], error: type[DissectError], message: str
+) -> None:
+    client = _directions(corpus("arkime__https2-301-get.pcap"))[0]
+    hello = client[: 2 + (((client[0] & 0x7F) << 8) | client[1])]
+    events = TlsStreamParser().feed(change(hello))
+    (last,) = events
+    assert isinstance(last, StreamError) and type(last.error) is error
+    assert str(last.error) == message
 
 
 def test_set_encrypted_makes_handshake_records_opaque() -> None:

@@ -184,3 +184,15 @@ def handshake_bodies(path: Path, msg_type: int) -> list[bytes]:
             if isinstance(e, HandshakeMessage) and e.msg_type == msg_type:
                 out.append(e.body)
     return out
+
+
+def udp_payloads(path: Path, port: int) -> list[bytes]:
+    """Payloads of the UDP datagrams from or to ``port``, in capture order."""
+    out = []
+    for _frame, linktype, buf in packets(path):
+        ip = _ip_of(linktype, buf)
+        if ip is not None and isinstance(ip.data, dpkt.udp.UDP):
+            udp = ip.data
+            if port in (udp.sport, udp.dport):
+                out.append(bytes(udp.data))
+    return out
