@@ -1,6 +1,6 @@
 """The classic pcap format: file header and the record loop.
 
-Byte order, timestamp unit and record header size all come from the magic number:
+Byte order and timestamp unit come from the magic number, in either byte order:
 
 =========  =================  ======================================================
 magic      record header      timestamp fraction
@@ -10,7 +10,10 @@ a1b23c4d   16 bytes           nanoseconds
 a1b2cd34   24 bytes           microseconds (Kuznetzov's patched libpcap, "modpcap")
 =========  =================  ======================================================
 
-each in either byte order. The linktype is the low 16 bits of the header's ``network`` field
+A few old patched libpcaps wrote longer record headers without a magic of their own
+(RedHat 6.1: 24 bytes, Nokia: 20, SuSE 6.3: 28 with the modified magic). Like Wireshark, when
+the first records do not make sense with the usual header length, the other lengths are
+tried on them, and the first that makes them all plausible is used. The linktype is the low 16 bits of the header's ``network`` field
 (the upper bits carry the FCS length flags, which are ignored).
 """
 
@@ -35,7 +38,27 @@ PCAP_MAGICS: dict[bytes, tuple[str, int, int]] = {
     b"\xa1\xb2\xcd\x34": (">", 1000, 24),
 }
 
+# record header lengths to try, in order, for the standard and the modified magic
+_STANDARD_HEADER_LENS = (16, 24, 20)
+_MODIFIED_HEADER_LENS = (24, 28)
+# how many of the first records must look right for a record header length to be chosen
+_PROBE_RECORDS = 3
+
 _NS_PER_S = 1_000_000_000
+
+
+def _plausible(head: bytes, order: str, hlen: int, frac_limit: int) -> bool:
+    """Do the first records in ``head`` look right with record headers of ``hlen`` bytes?"""
+    unpack_from = struct.Struct(order + "IIII").unpack_from
+    pos = FILE_HEADER_LEN
+    for _ in range(_PROBE_RECORDS):
+        if pos + hlen > len(head):
+            return True
+        _sec, frac, caplen, orig_len = unpack_from(head, pos)
+        if caplen > MAX_CAPLEN or caplen > orig_len or frac >= frac_limit:
+            return False
+        pos += hlen + caplen
+    return pos <= len(head)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +67,7 @@ class PcapHeader:
 
     byte_order: str  # "<" or ">"
     frac_ns: int  # nanoseconds per unit of the record's fraction field: 1000 or 1
-    record_header_len: int  # 16, or 24 for the modified format
+    record_header_len: int  # 16; 24 for the modified format; 20, 24 or 28 for old variants
     version: tuple[int, int]
     snaplen: int
     linktype: int
@@ -58,6 +81,12 @@ def parse_pcap_header(name: str, head: bytes) -> PcapHeader:
             f"{name}: pcap file header cut short ({len(head)} of {FILE_HEADER_LEN} bytes)"
         )
     major, minor, _zone, _sigfigs, snaplen, network = struct.unpack_from(order + "HHiIII", head, 4)
+    frac_limit = _NS_PER_S // frac_ns
+    candidates = _STANDARD_HEADER_LENS if rec_len == 16 else _MODIFIED_HEADER_LENS
+    for hlen in candidates:
+        if _plausible(head, order, hlen, frac_limit):
+            rec_len = hlen
+            break
     return PcapHeader(
         byte_order=order,
         frac_ns=frac_ns,
@@ -78,9 +107,8 @@ def iter_pcap(
     one tuple per packet, with the counters kept in locals and stored at chunk boundaries.
     """
     # the header's fourth field (orig_len) and the modified format's extras are padding here
-    pad = "4x" if header.record_header_len == 16 else "12x"
-    unpack_from = struct.Struct(header.byte_order + "III" + pad).unpack_from
     hlen = header.record_header_len
+    unpack_from = struct.Struct(f"{header.byte_order}III{hlen - 12}x").unpack_from
     frac_ns = header.frac_ns
     linktype = header.linktype
     ns_per_s = _NS_PER_S

@@ -65,11 +65,17 @@ _HS_LAYER: Final = "tls.handshake"
 
 
 def _looks_like_plain_hello(frag: bytes, limit: int) -> bool:
-    """A plaintext ClientHello/ServerHello header at the start of a record (see module doc)."""
-    if len(frag) < 6 or frag[0] not in (1, 2) or frag[4] != 3 or frag[5] > 4:
+    """A plaintext ClientHello/ServerHello header at the start of a record (see module doc).
+
+    A record shorter than the six header bytes is checked as far as it goes: no encrypted
+    record is that short (an AEAD tag alone is 16 bytes).
+    """
+    n = len(frag)
+    if n == 0 or frag[0] not in (1, 2):
         return False
-    length = (frag[1] << 16) | (frag[2] << 8) | frag[3]
-    return 38 <= length <= limit
+    if n >= 4 and not 38 <= (frag[1] << 16) | (frag[2] << 8) | frag[3] <= limit:
+        return False
+    return (n < 5 or frag[4] == 3) and (n < 6 or frag[5] <= 4)
 
 
 class TlsStreamParser:
@@ -181,7 +187,7 @@ class TlsStreamParser:
         length = len(frag)
         if ct == _CT_HANDSHAKE:
             if self._encrypted or (
-                self._ccs_seen and (self._hs or not _looks_like_plain_hello(frag, self._max))
+                self._ccs_seen and not self._hs and not _looks_like_plain_hello(frag, self._max)
             ):
                 events.append(EncryptedRecord(ct, length))
                 return

@@ -65,7 +65,7 @@ OVERRIDES: dict[str, tuple[str, ...]] = {
 
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".pcap.gz", ".pcapng.gz", ".cap")
 TSHARK_TIMEOUT_S = 300  # one capture; the largest corpus file takes ~10 s
-PDML_BLOCK_SECRETS = 0x0000000A  # pcapng Decryption Secrets Block type
+DSB_BLOCK_TYPE = 0x0000000A  # pcapng Decryption Secrets Block type
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +201,7 @@ def strip_secrets(data: bytes) -> tuple[bytes, int]:
         btype, blen = struct.unpack(endian + "II", data[pos : pos + 8])
         if blen < 12 or pos + blen > len(data):
             break
-        if btype == PDML_BLOCK_SECRETS:
+        if btype == DSB_BLOCK_TYPE:
             dropped += 1
         else:
             out += data[pos : pos + blen]
@@ -501,13 +501,6 @@ def read_truth(tsv: Path) -> list[dict[str, str]]:
 def truth_name(capture: Path) -> str:
     """``NAME`` of ``truth/NAME.tsv`` for a corpus capture (its name minus the last suffix)."""
     return capture.name.rsplit(".", 1)[0]
-
-
-def same_ip(a: str, b: str) -> bool:
-    try:
-        return ipaddress.ip_address(a) == ipaddress.ip_address(b)
-    except ValueError:
-        return a == b
 
 
 def norm_ip(a: str) -> str:

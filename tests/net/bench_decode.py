@@ -15,10 +15,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from netframes import CORPUS, REALCAP, read_frames  # noqa: E402
+from netframes import CORPUS, REALCAP, read_frames
 
-from alpnsniff.net.decode import PacketDecoder  # noqa: E402
-from alpnsniff.net.segment import Segment  # noqa: E402
+from alpnsniff.net.decode import PacketDecoder
+from alpnsniff.net.segment import Segment
 
 KINDS = {
     "ethernet ipv4 tcp": (REALCAP / "chromium_nginx_h2_veth1500.pcap", 1),
@@ -40,9 +40,8 @@ def main() -> None:
         if not frames:
             print(f"{kind:32s} (no frames)")
             continue
-        decode = decoder.decode
 
-        def run(frames: list[tuple[int, bytes]] = frames) -> None:
+        def run(frames: list[tuple[int, bytes]] = frames, decode=decoder.decode) -> None:  # type: ignore[no-untyped-def]
             for lt, frame in frames:
                 decode(lt, frame, 0)
 

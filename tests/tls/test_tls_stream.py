@@ -136,6 +136,46 @@ def test_hello_retry_request_ccs_does_not_hide_the_second_hellos() -> None:
     ]
 
 
+def _records(data: bytes) -> list[tuple[int, bytes, bytes]]:
+    """(type, version bytes, fragment) of each record of a TLS stream."""
+    out, pos = [], 0
+    while pos < len(data):
+        n = int.from_bytes(data[pos + 3 : pos + 5], "big")
+        out.append((data[pos], data[pos + 1 : pos + 3], data[pos + 5 : pos + 5 + n]))
+        pos += 5 + n
+    return out
+
+
+def _refragment(data: bytes, size: int, which: set[int]) -> bytes:
+    """The same stream with the records numbered in ``which`` cut into ``size``-byte records."""
+    out = b""
+    for i, (ct, ver, frag) in enumerate(_records(data)):
+        pieces = [frag[j : j + size] for j in range(0, len(frag), size)] if i in which else [frag]
+        for p in pieces:
+            out += bytes([ct]) + ver + len(p).to_bytes(2, "big") + p
+    return out
+
+
+@pytest.mark.parametrize("size", [1, 7, 100, 200])
+def test_second_client_hello_in_many_records_after_the_ccs(size: int) -> None:
+    """The real HRR client stream with its 2nd ClientHello cut into small records."""
+    client = _directions(realcap("openssl_tls13_hrr_alpn.pcap"))[0]
+    assert [ct for ct, _, _ in _records(client)][:3] == [22, 20, 22]
+    events = TlsStreamParser().feed(_refragment(client, size, {0, 2}))
+    assert _shape(events) == _shape(TlsStreamParser().feed(client))
+
+
+@pytest.mark.parametrize("size", [1, 3, 50, 512])
+@pytest.mark.parametrize("index", [0, 1])
+def test_plaintext_handshake_in_records_of_any_size(size: int, index: int) -> None:
+    """The real TLS 1.2 flights, each plaintext handshake record cut into small records."""
+    data = _directions(NONASCII)[index]
+    kinds = [ct for ct, _, _ in _records(data)]
+    plain = set(range(kinds.index(20)))  # the records before the ChangeCipherSpec
+    events = TlsStreamParser().feed(_refragment(data, size, plain))
+    assert _shape(events) == _shape(TlsStreamParser().feed(data))
+
+
 @pytest.mark.parametrize(
     "name",
     [
