@@ -17,6 +17,8 @@ from .records import Handshake, Selection
 from .tls.alpn import alpn_name, alpn_text
 
 NO_ALPN = "(no ALPN)"
+# Protocol IDs listed in the summary; the rest are summed on one line (the data has them all).
+SUMMARY_TOP = 15
 
 
 @dataclass
@@ -37,7 +39,7 @@ class Summary:
         self.handshakes += 1
         self.by_transport[h.transport] += 1
         self.selection[h.selection.value] += 1
-        self.tls_versions[h.tls_version or "unknown"] += 1
+        self.tls_versions[h.tls_version or "(no ServerHello)"] += 1
         if h.violation:
             self.violations += 1
         if h.ech:
@@ -67,10 +69,14 @@ class Summary:
             if self.ech_left_out:
                 head += f"; {self.ech_left_out:,} with ECH left out, --include-ech counts them"
             out.append(head + "):")
-            for proto, n in self.offered.most_common():
+            ranked = self.offered.most_common()
+            for proto, n in ranked[:SUMMARY_TOP]:
                 label = NO_ALPN if proto is None else alpn_text(proto)
                 name = "" if proto is None else alpn_name(proto)
                 out.append(f"  {label:<20} {100 * n / self.offer_base:6.1f}%  {n:>9,}  {name}")
+            if len(ranked) > SUMMARY_TOP:
+                rest = sum(n for _, n in ranked[SUMMARY_TOP:])
+                out.append(f"  … {len(ranked) - SUMMARY_TOP} more protocol IDs ({rest:,} offers)")
         chosen = sum(self.selected.values())
         if chosen:
             out.append(f"selected (share of {chosen:,} selections seen or decrypted):")

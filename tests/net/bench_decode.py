@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 import time
 import timeit
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -20,6 +21,7 @@ from netframes import CORPUS, REALCAP, read_frames
 from alpnsniff.net.decode import PacketDecoder
 from alpnsniff.net.segment import Segment
 
+Decode = Callable[[int, bytes, int], "Segment | str"]
 KINDS = {
     "ethernet ipv4 tcp": (REALCAP / "chromium_nginx_h2_veth1500.pcap", 1),
     "ethernet ipv4 udp": (REALCAP / "chromium_aioquic_h3_veth1500.pcap", 1),
@@ -41,7 +43,7 @@ def main() -> None:
             print(f"{kind:32s} (no frames)")
             continue
 
-        def run(frames: list[tuple[int, bytes]] = frames, decode=decoder.decode) -> None:  # type: ignore[no-untyped-def]
+        def run(frames: list[tuple[int, bytes]] = frames, decode: Decode = decoder.decode) -> None:
             for lt, frame in frames:
                 decode(lt, frame, 0)
 

@@ -24,7 +24,6 @@ CORPUS = SHARED / "corpus"
 PCAPS = CORPUS / "pcaps"
 TRUTH = CORPUS / "truth"
 
-needs_shared = pytest.mark.skipif(not REALCAP.is_dir(), reason="../shared (real captures) absent")
 
 
 def realcap(name: str) -> Path:
