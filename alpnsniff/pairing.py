@@ -41,6 +41,9 @@ class Offer:
     sslv2_version: int = 0
     hello_retry: bool = False
     quic_version: str | None = None
+    quic_dcid: bytes | None = None
+    quic_scid: bytes | None = None
+    quic_restarts: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +119,9 @@ def record(offer: Offer, answer: Answer = UNSEEN) -> Handshake:
         violation=answer.violation,
         server_frame=answer.server_frame,
         quic_version=offer.quic_version,
+        quic_dcid=None if offer.quic_dcid is None else offer.quic_dcid.hex(),
+        quic_scid=None if offer.quic_scid is None else offer.quic_scid.hex(),
+        quic_restarts=offer.quic_restarts,
         notes=notes,
     )
 

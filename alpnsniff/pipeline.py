@@ -18,11 +18,15 @@ from dataclasses import dataclass, field
 
 from .capture import CaptureStats, open_capture
 from .net.decode import PacketDecoder
+from .net.segment import Segment
+from .quic.versions import looks_like_quic_long_header
+from .quicflow import QuicFlow
 from .records import Handshake
 from .tcpflow import TcpConnection
 
 SYN = 0x02
 RST = 0x04
+ACK = 0x10
 
 # Connections in handshake (or probing) state tracked at once. Each costs a few hundred bytes
 # plus its buffered handshake bytes; beyond this the least recently active are evicted (their
@@ -70,6 +74,8 @@ class Dissector:
         self.active: dict[bytes, TcpConnection] = {}
         self.skip_young: set[bytes] = set()
         self.skip_old: set[bytes] = set()
+        self.quic_active: dict[bytes, QuicFlow] = {}
+        self.udp_skip: set[bytes] = set()  # UDP flows known not to be QUIC, or whose facts are known
         self.frame = 0
         self.max_ts = 0
         self.last_sweep = 0
@@ -80,6 +86,7 @@ class Dissector:
         stats = self.stats
         young = self.skip_young
         old = self.skip_old
+        udp_skip = self.udp_skip
         fixed_link = _FIXED_LINK
         not_fragmented = _NOT_FRAGMENTED
         tunnel_ports = TUNNEL_UDP_PORTS
@@ -105,7 +112,7 @@ class Dissector:
                             l4 = ip + ((data[ip] & 15) << 2)
                             if proto == 6 and len(data) >= l4 + 14:
                                 key = data[ip + 12 : ip + 20] + data[l4 : l4 + 4]
-                                if key in young or key in old:
+                                if (key in young or key in old) and not data[l4 + 13] & SYN:
                                     fast_skipped += 1
                                     continue
                                 # no payload and no SYN: nothing a handshake needs
@@ -115,20 +122,24 @@ class Dissector:
                                 ):
                                     empty_skipped += 1
                                     continue
-                            elif proto == 17 and len(data) >= l4 + 8:
+                            elif proto == 17 and len(data) > l4 + 8:
                                 ports = data[l4 : l4 + 4]
-                                if (
-                                    ports[0] << 8 | ports[1]
-                                ) not in tunnel_ports and (
+                                if (ports[0] << 8 | ports[1]) not in tunnel_ports and (
                                     ports[2] << 8 | ports[3]
                                 ) not in tunnel_ports:
-                                    udp_skipped += 1
-                                    continue
+                                    # only a QUIC long header (form bit set) can open a
+                                    # connection or carry a hello
+                                    if not data[l4 + 8] & 0x80:
+                                        udp_skipped += 1
+                                        continue
+                                    if data[ip + 12 : ip + 20] + ports in udp_skip:
+                                        udp_skipped += 1
+                                        continue
                     elif version == 6:
                         proto = data[ip + 6] if len(data) > ip + 6 else -1
                         if proto == 6 and len(data) >= ip + 54:
                             key = data[ip + 8 : ip + 40] + data[ip + 40 : ip + 44]
-                            if key in young or key in old:
+                            if (key in young or key in old) and not data[ip + 53] & SYN:
                                 fast_skipped += 1
                                 continue
                             if not data[ip + 53] & SYN and (
@@ -136,21 +147,24 @@ class Dissector:
                             ):
                                 empty_skipped += 1
                                 continue
-                        elif proto == 17 and len(data) >= ip + 48:
+                        elif proto == 17 and len(data) > ip + 48:
                             ports = data[ip + 40 : ip + 44]
-                            if (
-                                ports[0] << 8 | ports[1]
-                            ) not in tunnel_ports and (
+                            if (ports[0] << 8 | ports[1]) not in tunnel_ports and (
                                 ports[2] << 8 | ports[3]
                             ) not in tunnel_ports:
-                                udp_skipped += 1
-                                continue
+                                if not data[ip + 48] & 0x80:
+                                    udp_skipped += 1
+                                    continue
+                                if data[ip + 8 : ip + 40] + ports in udp_skip:
+                                    udp_skipped += 1
+                                    continue
                 self.frame = frame
                 records = slow(ts_ns, linktype, data, frame)
                 if records:
                     yield from records
                 young = self.skip_young
                 old = self.skip_old
+                udp_skip = self.udp_skip
         finally:
             self.frame = frame
             stats["packets_fast_skipped"] += fast_skipped
@@ -165,24 +179,33 @@ class Dissector:
         if isinstance(seg, str):
             stats["skipped_" + seg.split(":", 1)[0]] += 1
             return []
-        if seg.proto != 6:
-            stats["udp_skipped"] += 1
-            return []
         if ts_ns > self.max_ts:
             self.max_ts = ts_ns
         sport = seg.sport
         dport = seg.dport
         ports = bytes((sport >> 8, sport & 255, dport >> 8, dport & 255))
         key = seg.src + seg.dst + ports
+        if seg.proto != 6:
+            return self._udp(key, ports, seg, frame, ts_ns)
+        flags = seg.flags
+        new_connection = flags & SYN and not flags & ACK
         if key in self.skip_young or key in self.skip_old:
-            stats["packets_slow_skipped"] += 1
-            return []
+            if not new_connection:
+                stats["packets_slow_skipped"] += 1
+                return []
+            # the 5-tuple is reused by a new connection: forget the old one's verdict
+            self._unskip(key)
+            stats["tcp_port_reuse"] += 1
         out: list[Handshake] = []
-        if self.max_ts - self.last_sweep > SWEEP_INTERVAL_NS:
-            out.extend(self._sweep())
+        if ts_ns - self.last_sweep > SWEEP_INTERVAL_NS:
+            out.extend(self._sweep(ts_ns))
         conn = self.active.get(key)
+        if conn is not None and new_connection and (conn.pending or not conn.probing):
+            # a SYN on a connection that already carried data: a new connection
+            stats["tcp_port_reuse"] += 1
+            out.extend(self._forget(conn))
+            conn = None
         if conn is None:
-            flags = seg.flags
             if flags & RST or not (seg.payload or flags & SYN):
                 stats["tcp_unknown_no_payload"] += 1
                 return out
@@ -199,6 +222,67 @@ class Dissector:
                 stats["tcp_not_tls"] += 1
             out.extend(self._retire(conn))
         return out
+
+    def _udp(
+        self, key: bytes, ports: bytes, seg: Segment, frame: int, ts_ns: int
+    ) -> list[Handshake]:
+        stats = self.stats
+        payload = seg.payload
+        if not payload or not payload[0] & 0x80 or key in self.udp_skip:
+            stats["udp_skipped"] += 1
+            return []
+        out: list[Handshake] = []
+        if self.max_ts - self.last_sweep > SWEEP_INTERVAL_NS:
+            out.extend(self._sweep())
+        flow = self.quic_active.get(key)
+        if flow is None:
+            if not looks_like_quic_long_header(payload):
+                stats["udp_not_quic"] += 1
+                self._skip_udp(key, seg.dst + seg.src + ports[2:] + ports[:2])
+                return out
+            flow = QuicFlow(key, seg, stats)
+            self.quic_active[key] = flow
+            self.quic_active[seg.dst + seg.src + ports[2:] + ports[:2]] = flow
+            stats["quic_connections"] += 1
+            if len(self.quic_active) > 2 * MAX_ACTIVE_CONNECTIONS:
+                out.extend(self._evict_oldest())
+        out.extend(flow.on_datagram(key, seg, frame, ts_ns))
+        if flow.done:
+            out.extend(self._retire_quic(flow))
+        return out
+
+    def _skip_udp(self, key: bytes, rkey: bytes) -> None:
+        udp_skip = self.udp_skip
+        if len(udp_skip) >= SKIP_GENERATION:
+            udp_skip.clear()  # the fast path holds this set: clear it in place
+            self.stats["udp_skip_set_cleared"] += 1
+        udp_skip.add(key)
+        udp_skip.add(rkey)
+
+    def _retire_quic(self, flow: QuicFlow, *, judged: bool = True) -> list[Handshake]:
+        """Forget a QUIC flow; ``judged`` (facts known) puts its keys in the UDP skip set."""
+        key = flow.client_key
+        rkey = _reverse_key(key)
+        self.quic_active.pop(key, None)
+        self.quic_active.pop(rkey, None)
+        if judged:
+            self._skip_udp(key, rkey)
+        return flow.flush()
+
+    def _unskip(self, key: bytes) -> None:
+        rkey = _reverse_key(key)
+        for skip in (self.skip_young, self.skip_old):
+            skip.discard(key)
+            skip.discard(rkey)
+
+    def _forget(self, conn: TcpConnection) -> list[Handshake]:
+        """Drop a connection without a verdict (evicted): its next packet starts afresh."""
+        key_a = conn.key_a
+        self.active.pop(key_a, None)
+        self.active.pop(_reverse_key(key_a), None)
+        if conn.probing and not conn.pending:
+            self.stats["tcp_evicted_while_probing"] += 1
+        return conn.flush()
 
     def _retire(self, conn: TcpConnection) -> list[Handshake]:
         """Forget a connection: its keys go to the skip set, waiting records leave as unseen."""
@@ -219,35 +303,56 @@ class Dissector:
             self.errors.extend(conn.errors[:room])
         return conn.flush()
 
-    def _sweep(self) -> list[Handshake]:
-        self.last_sweep = self.max_ts
-        horizon = self.max_ts - IDLE_TIMEOUT_NS
+    def _sweep(self, now: int) -> list[Handshake]:
+        """Evict connections idle for IDLE_TIMEOUT_NS before ``now`` (this packet's time).
+
+        Evicted connections are forgotten, not judged: a packet of theirs that comes later
+        (after a pause, or after a timestamp that jumped) starts them afresh.
+        """
+        self.last_sweep = now
+        horizon = now - IDLE_TIMEOUT_NS
         idle = {id(c): c for c in self.active.values() if c.last_ts < horizon}
         out: list[Handshake] = []
         for conn in idle.values():
             self.stats["tcp_evicted_idle"] += 1
-            out.extend(self._retire(conn))
+            out.extend(self._forget(conn))
+        idle_quic = {id(f): f for f in self.quic_active.values() if f.last_ts < horizon}
+        for flow in idle_quic.values():
+            self.stats["quic_evicted_idle"] += 1
+            out.extend(self._retire_quic(flow, judged=False))
         return out
 
     def _evict_oldest(self) -> list[Handshake]:
-        conns = sorted({id(c): c for c in self.active.values()}.values(), key=_last_ts)
         out: list[Handshake] = []
-        for conn in conns[: max(1, len(conns) // 10)]:
-            self.stats["tcp_evicted_table_full"] += 1
-            out.extend(self._retire(conn))
+        if len(self.active) > 2 * MAX_ACTIVE_CONNECTIONS:
+            conns = sorted({id(c): c for c in self.active.values()}.values(), key=_last_ts)
+            for conn in conns[: max(1, len(conns) // 10)]:
+                self.stats["tcp_evicted_table_full"] += 1
+                out.extend(self._forget(conn))
+        if len(self.quic_active) > 2 * MAX_ACTIVE_CONNECTIONS:
+            flows = sorted({id(f): f for f in self.quic_active.values()}.values(), key=_last_ts)
+            for flow in flows[: max(1, len(flows) // 10)]:
+                self.stats["quic_evicted_table_full"] += 1
+                out.extend(self._retire_quic(flow, judged=False))
         return out
 
     def finish(self) -> list[Handshake]:
         """End of input: every connection still waiting reports what it has."""
         out: list[Handshake] = []
         for conn in {id(c): c for c in self.active.values()}.values():
+            if conn.probing and not conn.pending and any(d.held for d in conn.dirs.values()):
+                # data seen, no TLS found yet, budget not spent: say so rather than vanish
+                self.stats["tcp_still_probing_at_end"] += 1
             out.extend(conn.flush())
+        for flow in {id(f): f for f in self.quic_active.values()}.values():
+            out.extend(flow.flush())
         self.active.clear()
+        self.quic_active.clear()
         return out
 
 
-def _last_ts(conn: TcpConnection) -> int:
-    return conn.last_ts
+def _last_ts(flow: TcpConnection | QuicFlow) -> int:
+    return flow.last_ts
 
 
 def _reverse_key(key: bytes) -> bytes:

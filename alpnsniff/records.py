@@ -56,7 +56,10 @@ class Handshake:
     alert: int | None  # the server's plaintext alert description, if it sent one
     violation: str | None  # protocol violation seen in the server's answer, else None
     server_frame: int | None  # frame that completed the server's answer
-    quic_version: str | None = None  # QUIC only (issue 3)
+    quic_version: str | None = None  # QUIC only: "1", "2", "draft-29", …
+    quic_dcid: str | None = None  # QUIC: the client's original Destination Connection ID, hex
+    quic_scid: str | None = None  # QUIC: the client's Source Connection ID, hex
+    quic_restarts: int | None = None  # QUIC: ClientHellos superseded after Retry / Version Negotiation
     notes: tuple[str, ...] = field(default=())  # anomalies worth a human look
 
 

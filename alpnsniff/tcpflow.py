@@ -10,6 +10,8 @@ the flow table forgets it.
 
 from __future__ import annotations
 
+from collections import Counter
+
 from .errors import DissectError
 from .net.segment import Segment
 from .net.tcp import StreamReassembler
@@ -22,7 +24,7 @@ from .pairing import (
     sslv2_answer,
 )
 from .records import Handshake
-from .tls.detect import classify_stream_start
+from .tls.detect import NOT_TLS, classify_stream_start
 from .tls.hello import parse_client_hello, parse_server_hello
 from .tls.stream import (
     AlertRecord,
@@ -41,25 +43,39 @@ ACK = 0x10
 # A STARTTLS exchange (SMTP banner, EHLO, capabilities, STARTTLS, 220) or an HTTP CONNECT
 # takes 4-10 segments before the ClientHello; more than this is bulk data of another protocol.
 PROBE_SEGMENTS = 24
-# Bytes of a direction kept while a TLS record header is incomplete at a segment start.
+# A segment start shorter than this may be the first bytes of a record split across segments.
 PROBE_PREFIX = 16
+# Segments held per direction while probing, so that the start of a ClientHello arriving
+# after its continuation (reordering) or after junk at the same sequence number (bare ACKs
+# with 2 bytes, as some stacks send) is reassembled whole. A ClientHello spans 1-5 segments.
+PROBE_HOLD_SEGMENTS = 8
+PROBE_HOLD_BYTES = 16 * 1024
+# HAProxy PROXY protocol v2 signature (v1 is the text line "PROXY ...\r\n").
+PROXY_V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
+PROXY_V1_MAX = 107  # the v1 line is at most 107 bytes with its CRLF
 # A direction that stays inside one handshake longer than this is not a handshake we can use.
 MAX_HANDSHAKE_STREAM = 256 * 1024
+
+ALERT_LEVEL_FATAL = 2
 
 HANDSHAKE_CLIENT_HELLO = 1
 HANDSHAKE_SERVER_HELLO = 2
 
 
 class Direction:
-    """One direction of a connection: reassembly, then TLS once it starts."""
+    """One direction of a connection: probing at segment starts, then reassembly and TLS."""
 
-    __slots__ = ("consumed", "parser", "prefix", "stream")
+    __slots__ = ("consumed", "held", "held_bytes", "maybe_seq", "parser", "stream")
 
     def __init__(self) -> None:
-        self.stream: StreamReassembler | None = None
+        self.stream: StreamReassembler | None = None  # from the first byte of TLS on
         self.parser: TlsStreamParser | None = None
-        self.prefix = b""  # a segment start too short to classify
+        # Segments seen while probing, kept (bounded) so that a ClientHello whose segments
+        # arrive out of order, or after junk at the same sequence number, is still whole.
+        self.held: list[tuple[int, bytes]] = []
+        self.held_bytes = 0
         self.consumed = 0  # bytes fed to the TLS parser
+        self.maybe_seq: int | None = None  # a held segment too short to classify alone
 
 
 class TcpConnection:
@@ -69,7 +85,6 @@ class TcpConnection:
         "client_key",
         "dirs",
         "done",
-        "ended_early",
         "ends",
         "errors",
         "key_a",
@@ -81,7 +96,7 @@ class TcpConnection:
         "stats",
     )
 
-    def __init__(self, key_a: bytes, stats: dict[str, int]) -> None:
+    def __init__(self, key_a: bytes, stats: Counter[str]) -> None:
         self.key_a = key_a
         self.dirs: dict[bytes, Direction] = {}
         self.client_key: bytes | None = None  # the direction that sent the ClientHello (or SYN)
@@ -91,10 +106,14 @@ class TcpConnection:
         self.probes_left = PROBE_SEGMENTS
         self.done = False  # facts known: forget this connection
         self.not_tls = False  # gave up: no TLS start seen within the probe budget
-        self.ended_early = False
         self.last_ts = 0
         self.errors: list[str] = []
         self.stats = stats  # shared run counters
+
+    @property
+    def probing(self) -> bool:
+        """No TLS found yet in either direction."""
+        return all(d.parser is None for d in self.dirs.values())
 
     # ---------------------------------------------------------------- input
     def on_segment(self, key: bytes, seg: Segment, frame: int, ts_ns: int) -> list[Handshake]:
@@ -103,67 +122,116 @@ class TcpConnection:
         if side is None:
             side = self.dirs[key] = Direction()
         flags = seg.flags
+        seq = seg.seq
         if flags & SYN:
-            if side.stream is None:
-                side.stream = StreamReassembler(seg.seq + 1)
             if not flags & ACK and self.client_key is None:
                 self._set_client(key, seg)
-            return []
+            seq += 1  # data on a SYN (TCP Fast Open) starts after the SYN's sequence number
         payload = seg.payload
         if not payload:
             return []
-        if side.stream is None:
-            side.stream = StreamReassembler(seg.seq)
-        data = side.stream.add(seg.seq, payload)
-        if not data:
-            return []
-        if side.parser is None:
-            return self._probe(key, side, seg, data, frame, ts_ns)
-        return self._feed(key, side, data, frame, ts_ns)
+        if side.parser is not None:
+            assert side.stream is not None
+            data = side.stream.add(seq, payload)
+            return self._feed(key, side, data, frame, ts_ns) if data else []
+        return self._probe(key, side, seg, seq, payload, frame, ts_ns)
 
     def _set_client(self, key: bytes, seg: Segment) -> None:
         self.client_key = key
         self.ends = Endpoints(seg.ip_version, seg.src, seg.sport, seg.dst, seg.dport)
 
     def _probe(
-        self, key: bytes, side: Direction, seg: Segment, data: bytes, frame: int, ts_ns: int
+        self,
+        key: bytes,
+        side: Direction,
+        seg: Segment,
+        seq: int,
+        payload: bytes,
+        frame: int,
+        ts_ns: int,
     ) -> list[Handshake]:
-        if side.prefix:
-            data = side.prefix + data
-            side.prefix = b""
-        kind = classify_stream_start(data)
+        """Look for the start of TLS at this segment's start (after a PROXY header)."""
+        start = payload
+        if payload[:6] == b"PROXY " or payload[:12] == PROXY_V2_SIGNATURE:
+            cut = proxy_header_length(payload)
+            if cut:
+                self.stats["tcp_proxy_protocol_headers"] += 1
+                start = payload[cut:]
+                seq = (seq + cut) & 0xFFFFFFFF
+        kind = classify_stream_start(start)
         if kind is None:
-            side.prefix = data[:PROBE_PREFIX]
-            return []
+            # too short to tell: maybe the first bytes of a record split across segments
+            kind = self._classify_with_held(side, seq, start)
+            if kind is None:
+                side.maybe_seq = seq
+        elif kind == NOT_TLS and side.maybe_seq is not None:
+            # an earlier short segment may have begun a record this segment continues
+            self._hold(side, seq, payload)
+            maybe = side.maybe_seq
+            first = next((p for q, p in side.held if q == maybe), b"")
+            kind = self._classify_with_held(side, maybe, first)
+            if kind is not None and kind != NOT_TLS:
+                seq, start = maybe, first
+            else:
+                side.held.pop()
+                side.held_bytes -= len(payload)
+                kind = NOT_TLS
         is_client_side = self.client_key is None or key == self.client_key
         if kind in ("tls-client-hello", "sslv2-client-hello") and not self.pending:
             if self.client_key != key:
                 self._set_client(key, seg)
-            side.parser = TlsStreamParser()
-            return self._feed(key, side, data, frame, ts_ns)
+            return self._start_tls(key, side, seq, start, frame, ts_ns)
         if kind in ("tls-handshake", "tls-alert") and self.pending and not is_client_side:
-            side.parser = TlsStreamParser()
-            return self._feed(key, side, data, frame, ts_ns)
-        if not self.pending and data[:2] == b"\x17\x03":
-            # TLS application data at a segment start: the handshake happened before the
-            # capture began. Nothing to learn here.
+            return self._start_tls(key, side, seq, start, frame, ts_ns)
+        if not self.pending and start[:2] == b"\x17\x03" and not side.held:
+            # TLS application data at the first segment seen: the handshake happened before
+            # the capture began. Nothing to learn here.
             self.stats["tcp_tls_midstream"] += 1
             self.done = True
             return []
         if (
             self.pending
             and not is_client_side
-            and len(data) >= 3
-            and data[0] & 0x80
-            and data[2] == 4
+            and len(start) >= 3
+            and start[0] & 0x80
+            and start[2] == 4
         ):
             # SSLv2 SERVER-HELLO answering an SSLv2-format ClientHello.
             self.done = True
             return [record(self.pending.pop(0), sslv2_answer(frame=frame))]
+        self._hold(side, seq, payload)
         self.probes_left -= 1
         if self.probes_left <= 0 and not self.pending:
             self.not_tls = True
         return []
+
+    def _hold(self, side: Direction, seq: int, payload: bytes) -> None:
+        side.held.append((seq, payload))
+        side.held_bytes += len(payload)
+        while len(side.held) > PROBE_HOLD_SEGMENTS or side.held_bytes > PROBE_HOLD_BYTES:
+            side.held_bytes -= len(side.held.pop(0)[1])
+
+    def _classify_with_held(self, side: Direction, seq: int, start: bytes) -> str | None:
+        """Classify a short segment start together with the held segments that follow it."""
+        stream = StreamReassembler(seq)
+        data = stream.add(seq, start)
+        for held_seq, held in sorted(side.held, key=lambda h: (h[0] - seq) & 0xFFFFFFFF):
+            data += stream.add(held_seq, held)
+        return classify_stream_start(data)
+
+    def _start_tls(
+        self, key: bytes, side: Direction, seq: int, start: bytes, frame: int, ts_ns: int
+    ) -> list[Handshake]:
+        """TLS begins at ``seq``: reassemble from there, with what was held while probing."""
+        stream = side.stream = StreamReassembler(seq)
+        side.parser = TlsStreamParser()
+        data = stream.add(seq, start)
+        for held_seq, held in side.held:
+            if held_seq != seq:  # the same start again: junk or this segment's first copy
+                data += stream.add(held_seq, held)
+        side.held = []
+        side.held_bytes = 0
+        return self._feed(key, side, data, frame, ts_ns)
 
     def _feed(
         self, key: bytes, side: Direction, data: bytes, frame: int, ts_ns: int
@@ -227,6 +295,10 @@ class TcpConnection:
         if isinstance(event, AlertRecord):
             if not self.pending:
                 return []
+            if event.level != ALERT_LEVEL_FATAL:
+                # a warning (e.g. 112 unrecognized_name) does not end the handshake
+                self.stats["tcp_server_warning_alerts"] += 1
+                return []
             self.done = True
             answer = alert_answer(event.description, frame=frame)
             return [record(self.pending.pop(0), answer), *self.flush()]
@@ -250,3 +322,13 @@ class TcpConnection:
         if waiting:
             self.stats["tcp_unanswered_client_hellos"] += len(waiting)
         return [record(offer) for offer in waiting]
+
+
+def proxy_header_length(data: bytes) -> int:
+    """Length of a PROXY protocol v1/v2 header at the start of ``data`` (0: none)."""
+    if data[:6] == b"PROXY ":
+        end = data.find(b"\r\n", 0, PROXY_V1_MAX)
+        return end + 2 if end > 0 else 0
+    if data[:12] == PROXY_V2_SIGNATURE and len(data) >= 16:
+        return 16 + (data[14] << 8 | data[15])
+    return 0

@@ -58,7 +58,7 @@ def _plausible(head: bytes, order: str, hlen: int, frac_limit: int) -> bool:
         if caplen > MAX_CAPLEN or caplen > orig_len or frac >= frac_limit:
             return False
         pos += hlen + caplen
-    return pos <= len(head)
+    return True
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,6 +57,9 @@ def columns(items: Iterable[tuple[str, Handshake]]) -> dict[str, list[Any]]:
         "violation": [h.violation for h in hs],
         "server_frame": [h.server_frame for h in hs],
         "quic_version": [h.quic_version for h in hs],
+        "quic_dcid": [h.quic_dcid for h in hs],
+        "quic_scid": [h.quic_scid for h in hs],
+        "quic_restarts": [h.quic_restarts for h in hs],
         "extensions": [list(h.extensions) for h in hs],
         "notes": [list(h.notes) for h in hs],
     }
@@ -71,7 +74,9 @@ def to_dataframe(items: Iterable[tuple[str, Handshake]]) -> pd.DataFrame:
     df["ts"] = pd.to_datetime(pd.Series(data["ts"], dtype="int64"), unit="ns", utc=True)
     for name in ("frame", "client_port", "server_port", "ip_version"):
         df[name] = df[name].astype("int64")
-    for name in ("cipher_suite", "ech_config_id", "ech_payload_len", "alert", "server_frame"):
+    for name in (
+        "cipher_suite", "ech_config_id", "ech_payload_len", "alert", "server_frame", "quic_restarts"
+    ):
         df[name] = df[name].astype("Int64")
     df["selection"] = pd.Categorical(df["selection"], categories=SELECTION_VALUES)
     for name in ("transport", "tls_version", "client_version", "quic_version"):
@@ -120,6 +125,9 @@ def write_parquet(items: Iterable[tuple[str, Handshake]], path: str) -> int:
             ("violation", pa.string()),
             ("server_frame", pa.int64()),
             ("quic_version", pa.string()),
+            ("quic_dcid", pa.string()),
+            ("quic_scid", pa.string()),
+            ("quic_restarts", pa.int32()),
             ("extensions", pa.list_(pa.int32())),
             ("notes", pa.list_(pa.string())),
         ]

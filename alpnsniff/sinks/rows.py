@@ -47,6 +47,9 @@ COLUMNS: tuple[str, ...] = (
     "violation",
     "server_frame",
     "quic_version",
+    "quic_dcid",
+    "quic_scid",
+    "quic_restarts",
     "extensions",
     "notes",
 )
@@ -97,6 +100,9 @@ def row(h: Handshake, capture: str) -> dict[str, Any]:
         "violation": h.violation,
         "server_frame": h.server_frame,
         "quic_version": h.quic_version,
+        "quic_dcid": h.quic_dcid,
+        "quic_scid": h.quic_scid,
+        "quic_restarts": h.quic_restarts,
         "extensions": list(h.extensions),
         "notes": list(h.notes),
     }

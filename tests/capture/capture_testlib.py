@@ -4,10 +4,12 @@ read too, so that every transformed file is still checked against tshark."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import shutil
 import struct
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 
@@ -29,8 +31,16 @@ def tool(*args: str | Path) -> None:
     subprocess.run([str(a) for a in args], check=True, capture_output=True)
 
 
+def tshark_prefetch(paths: list[Path]) -> None:
+    """Run tshark on many files at once (a few at a time) to fill the cache."""
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(tshark_frames, paths))
+
+
+@functools.cache
 def tshark_frames(path: Path | str) -> list[tuple[int, int, str]]:
-    """tshark's (ts_ns, caplen, md5 of the captured bytes) for each frame of ``path``."""
+    """tshark's (ts_ns, caplen, md5 of the captured bytes) for each frame of ``path``
+    (cached: the real captures are read only)."""
     out = subprocess.run(
         [
             "tshark",

@@ -1,0 +1,143 @@
+"""One QUIC connection (one UDP 5-tuple) until its ClientHello's fate is known.
+
+Sans-I/O, like :mod:`alpnsniff.tcpflow`: :meth:`QuicFlow.on_datagram` takes a UDP payload with
+its direction, frame number and time, feeds it to the Initial-space decoder
+(:class:`alpnsniff.quic.connection.QuicConnection`) and returns the records completed.
+
+QUIC always runs TLS 1.3, so the server's ALPN choice sits in EncryptedExtensions in the
+Handshake space: without keys the record says ``encrypted``. A CONNECTION_CLOSE carrying
+CRYPTO_ERROR 0x178 (alert 120) in the server's Initial says ``rejected``. A connection that
+restarts after a Retry or a Version Negotiation is one record, with its final ClientHello;
+``quic_restarts`` counts the ClientHellos it superseded.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from .errors import DissectError
+from .net.segment import Segment
+from .pairing import Answer, Endpoints, Offer, alert_answer, record, server_hello_answer
+from .quic.connection import (
+    ClientHelloEvent,
+    ConnectionCloseEvent,
+    QuicConnection,
+    QuicSkipped,
+    RetryEvent,
+    ServerHelloEvent,
+    VersionNegotiationEvent,
+)
+from .quic.versions import version_name
+from .records import Handshake, Selection
+from .tls.hello import parse_client_hello, parse_server_hello
+
+HANDSHAKE_HEADER = 4
+
+
+class QuicFlow:
+    """Initial-space state of one QUIC connection; the client sent the first Initial."""
+
+    __slots__ = (
+        "client_key",
+        "conn",
+        "done",
+        "ends",
+        "last_ts",
+        "pending",
+        "restarts",
+        "retry",
+        "stats",
+    )
+
+    def __init__(self, client_key: bytes, seg: Segment, stats: Counter[str]) -> None:
+        self.client_key = client_key
+        self.ends = Endpoints(seg.ip_version, seg.src, seg.sport, seg.dst, seg.dport)
+        self.conn = QuicConnection()
+        self.pending: Offer | None = None
+        self.restarts = 0
+        self.retry = False  # a HelloRetryRequest was answered: the next ClientHello follows it
+        self.done = False
+        self.last_ts = 0
+        self.stats = stats
+
+    def on_datagram(self, key: bytes, seg: Segment, frame: int, ts_ns: int) -> list[Handshake]:
+        self.last_ts = ts_ns
+        from_client = key == self.client_key
+        out: list[Handshake] = []
+        stats = self.stats
+        for event in self.conn.receive_datagram(seg.payload, from_client=from_client, ts_ns=ts_ns):
+            if isinstance(event, ClientHelloEvent):
+                self._client_hello(event, frame, ts_ns)
+            elif isinstance(event, ServerHelloEvent):
+                out.extend(self._server_hello(event, frame))
+            elif isinstance(event, ConnectionCloseEvent):
+                if not event.from_client and self.pending is not None:
+                    alert = event.close.tls_alert
+                    answer = (
+                        alert_answer(alert, frame=frame)
+                        if alert is not None
+                        else Answer(Selection.ABORTED, server_frame=frame)
+                    )
+                    out.append(record(self.pending, answer))
+                    self.pending = None
+                    self.done = True
+                stats["quic_connection_closes"] += 1
+            elif isinstance(event, RetryEvent):
+                stats["quic_retries"] += 1
+            elif isinstance(event, VersionNegotiationEvent):
+                stats["quic_version_negotiations"] += 1
+            elif isinstance(event, QuicSkipped):
+                stats["quic_skipped_" + event.reason] += 1
+            if self.done:
+                break
+        return out
+
+    def _client_hello(self, event: ClientHelloEvent, frame: int, ts_ns: int) -> None:
+        try:
+            ch = parse_client_hello(event.message[HANDSHAKE_HEADER:])
+        except DissectError as err:
+            self.stats["quic_client_hello_" + err.reason] += 1
+            return
+        self.stats["quic_client_hellos"] += 1
+        if self.pending is not None and not self.retry:
+            # a new attempt (after Retry or Version Negotiation): this ClientHello replaces it
+            self.restarts += 1
+            self.stats["quic_client_hellos_superseded"] += 1
+        self.pending = Offer(
+            self.ends,
+            ts_ns,
+            frame,
+            "quic",
+            ch,
+            hello_retry=self.retry,
+            quic_version=version_name(event.version),
+            quic_dcid=event.original_dcid,
+            quic_scid=event.scid,
+            quic_restarts=self.restarts,
+        )
+
+    def _server_hello(self, event: ServerHelloEvent, frame: int) -> list[Handshake]:
+        offer = self.pending
+        if offer is None:
+            self.stats["quic_server_hello_without_client_hello"] += 1
+            return []
+        try:
+            sh = parse_server_hello(event.message[HANDSHAKE_HEADER:])
+        except DissectError as err:
+            self.stats["quic_server_hello_" + err.reason] += 1
+            return []
+        self.pending = None
+        answer = server_hello_answer(offer, sh, frame=frame)
+        if sh.is_hrr:
+            self.retry = True
+        else:
+            self.done = True
+        return [record(offer, answer)]
+
+    def flush(self) -> list[Handshake]:
+        """The ClientHello still waiting leaves now, as ``unseen``."""
+        if self.pending is None:
+            return []
+        offer, self.pending = self.pending, None
+        self.stats["quic_unanswered_client_hellos"] += 1
+        return [record(offer)]
