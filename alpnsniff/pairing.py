@@ -129,7 +129,8 @@ def record(offer: Offer, answer: Answer = UNSEEN) -> Handshake:
 def server_hello_answer(offer: Offer, sh: ServerHello, *, frame: int) -> Answer:
     """What a ServerHello (or HelloRetryRequest) says about the offer's ALPN."""
     version = sh.selected_version
-    tls13 = version == 0x0304 or (version >> 8) == 0x7F
+    # TLS 1.3, its IETF drafts (0x7fXX) and Facebook's drafts (0xfbXX) hide the selection
+    tls13 = version == 0x0304 or (version >> 8) in (0x7F, 0xFB)
     violations: list[str] = list(sh.ext_errors)
     selected: bytes | None = None
     offered = () if offer.hello is None else offer.hello.alpn

@@ -72,12 +72,12 @@ class Dissector:
         self.stats: Counter[str] = Counter()
         self.decoder = PacketDecoder()
         self.active: dict[bytes, TcpConnection] = {}
-        self.skip_young: set[bytes] = set()
-        self.skip_old: set[bytes] = set()
+        # flow key -> the client's SYN sequence number (-1: unknown), for known connections
+        self.skip_young: dict[bytes, int] = {}
+        self.skip_old: dict[bytes, int] = {}
         self.quic_active: dict[bytes, QuicFlow] = {}
         self.udp_skip: set[bytes] = set()  # UDP flows known not to be QUIC, or whose facts are known
         self.frame = 0
-        self.max_ts = 0
         self.last_sweep = 0
         self.errors: list[str] = []  # the first MAX_ERRORS_KEPT dissection errors, for the report
 
@@ -179,8 +179,6 @@ class Dissector:
         if isinstance(seg, str):
             stats["skipped_" + seg.split(":", 1)[0]] += 1
             return []
-        if ts_ns > self.max_ts:
-            self.max_ts = ts_ns
         sport = seg.sport
         dport = seg.dport
         ports = bytes((sport >> 8, sport & 255, dport >> 8, dport & 255))
@@ -189,8 +187,11 @@ class Dissector:
             return self._udp(key, ports, seg, frame, ts_ns)
         flags = seg.flags
         new_connection = flags & SYN and not flags & ACK
-        if key in self.skip_young or key in self.skip_old:
-            if not new_connection:
+        known_isn = self.skip_young.get(key, self.skip_old.get(key))
+        if known_isn is not None:
+            if not new_connection or seg.seq == known_isn:
+                # (a SYN with the known connection's own sequence number is a retransmission,
+                # or the same packets again in a file that repeats them)
                 stats["packets_slow_skipped"] += 1
                 return []
             # the 5-tuple is reused by a new connection: forget the old one's verdict
@@ -232,8 +233,8 @@ class Dissector:
             stats["udp_skipped"] += 1
             return []
         out: list[Handshake] = []
-        if self.max_ts - self.last_sweep > SWEEP_INTERVAL_NS:
-            out.extend(self._sweep())
+        if ts_ns - self.last_sweep > SWEEP_INTERVAL_NS:
+            out.extend(self._sweep(ts_ns))
         flow = self.quic_active.get(key)
         if flow is None:
             if not looks_like_quic_long_header(payload):
@@ -272,8 +273,8 @@ class Dissector:
     def _unskip(self, key: bytes) -> None:
         rkey = _reverse_key(key)
         for skip in (self.skip_young, self.skip_old):
-            skip.discard(key)
-            skip.discard(rkey)
+            skip.pop(key, None)
+            skip.pop(rkey, None)
 
     def _forget(self, conn: TcpConnection) -> list[Handshake]:
         """Drop a connection without a verdict (evicted): its next packet starts afresh."""
@@ -292,11 +293,10 @@ class Dissector:
         rkey = _reverse_key(key_a)
         self.active.pop(key_a, None)
         self.active.pop(rkey, None)
-        young.add(key_a)
-        young.add(rkey)
+        young[key_a] = young[rkey] = conn.client_isn
         if len(young) >= SKIP_GENERATION:
             self.skip_old = young
-            self.skip_young = set()
+            self.skip_young = {}
             self.stats["skip_generations_dropped"] += 1
         room = MAX_ERRORS_KEPT - len(self.errors)
         if conn.errors and room > 0:

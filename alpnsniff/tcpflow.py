@@ -82,6 +82,7 @@ class TcpConnection:
     """Handshake state of one TCP connection. ``key_a`` is the first direction seen."""
 
     __slots__ = (
+        "client_isn",
         "client_key",
         "dirs",
         "done",
@@ -100,6 +101,7 @@ class TcpConnection:
         self.key_a = key_a
         self.dirs: dict[bytes, Direction] = {}
         self.client_key: bytes | None = None  # the direction that sent the ClientHello (or SYN)
+        self.client_isn = -1  # the client's SYN sequence number, -1 when no SYN was seen
         self.ends: Endpoints | None = None
         self.pending: list[Offer] = []  # ClientHellos waiting for the server's answer
         self.retry = False  # a HelloRetryRequest was answered: the next ClientHello follows it
@@ -126,6 +128,7 @@ class TcpConnection:
         if flags & SYN:
             if not flags & ACK and self.client_key is None:
                 self._set_client(key, seg)
+                self.client_isn = seg.seq
             seq += 1  # data on a SYN (TCP Fast Open) starts after the SYN's sequence number
         payload = seg.payload
         if not payload:
@@ -183,6 +186,12 @@ class TcpConnection:
             return self._start_tls(key, side, seq, start, frame, ts_ns)
         if kind in ("tls-handshake", "tls-alert") and self.pending and not is_client_side:
             return self._start_tls(key, side, seq, start, frame, ts_ns)
+        if kind in ("tls-handshake", "tls-alert") and not self.pending and not side.held:
+            # the server's flight, but no ClientHello before it: the capture started late or
+            # sees one direction only. A record needs the ClientHello: count and forget.
+            self.stats["tcp_server_hello_without_client_hello"] += 1
+            self.done = True
+            return []
         if not self.pending and start[:2] == b"\x17\x03" and not side.held:
             # TLS application data at the first segment seen: the handshake happened before
             # the capture began. Nothing to learn here.

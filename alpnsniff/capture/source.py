@@ -138,30 +138,50 @@ def open_capture(source: str | os.PathLike[str] | BinaryIO) -> CaptureSource:
 
 def _reader(name: str, stream: BinaryIO, stats: CaptureStats, raw_file: bool) -> ReadFn:
     """A read function that turns I/O and decompression errors into the end of the stream,
-    recording why in ``stats.error``. A raw file or pipe is read with ``read1`` (one system
-    call: a live pipe hands over what it has instead of blocking until a chunk is full)."""
-    read_raw: ReadFn = stream.read
-    if raw_file:
-        read1 = getattr(stream, "read1", None)
-        if read1 is not None:
-            read_raw = read1
+    recording why in ``stats.error``.
+
+    Everything is read with ``read1`` where the stream has it. A raw file or pipe gives what
+    one system call returns (a live pipe hands over what it has instead of blocking until a
+    chunk is full). A decompressor is asked repeatedly until the chunk is full, so that the
+    data decompressed before a bad or cut-short part is handed over before the error.
+    """
+    read1: ReadFn = getattr(stream, "read1", stream.read)
+    failed = False
 
     def read(n: int) -> bytes:
+        nonlocal failed
+        if failed:
+            return b""
         try:
-            return read_raw(n)
+            return read1(n)
         except _DECOMPRESS_ERRORS as exc:
+            failed = True
             if stats.error is None:
                 stats.error = f"{name}: read error, stopped there: {exc}"
             return b""
 
-    return read
+    if raw_file:
+        return read
+
+    def read_full(n: int) -> bytes:
+        parts = []
+        have = 0
+        while have < n:
+            part = read(n - have)
+            if not part:
+                break
+            parts.append(part)
+            have += len(part)
+        return b"".join(parts)
+
+    return read_full
 
 
 def _open_stream(name: str, raw: BinaryIO, owned: BinaryIO | None) -> CaptureSource:
     stats = CaptureStats()
     read = _reader(name, raw, stats, raw_file=True)
     head = _read_at_least(read, b"", _HEAD_LEN)
-    if stats.error is not None:
+    if stats.error is not None and len(head) < _HEAD_LEN:
         raise CaptureError(stats.error)
     if not head:
         raise CaptureError(f"{name}: empty file")
@@ -175,7 +195,7 @@ def _open_stream(name: str, raw: BinaryIO, owned: BinaryIO | None) -> CaptureSou
         stream = _decompressor(name, compression, _Prefixed(head, raw))  # type: ignore[arg-type]
         read = _reader(name, stream, stats, raw_file=False)
         head = _read_at_least(read, b"", _HEAD_LEN)
-        if stats.error is not None:
+        if stats.error is not None and len(head) < _HEAD_LEN:
             stream.close()
             raise CaptureError(f"{name}: bad {compression} data ({stats.error.split(': ')[-1]})")
         if not head:

@@ -141,4 +141,4 @@ def write_parquet(items: Iterable[tuple[str, Handshake]], path: str) -> int:
             arrays.append(pa.array(values, f.type))
     table = pa.Table.from_arrays(arrays, schema=schema)
     pq.write_table(table, path)
-    return table.num_rows
+    return int(table.num_rows)

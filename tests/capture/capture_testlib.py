@@ -38,7 +38,7 @@ def tshark_prefetch(paths: list[Path]) -> None:
 
 
 @functools.cache
-def tshark_frames(path: Path | str) -> list[tuple[int, int, str]]:
+def tshark_frames(path: Path | str) -> list[tuple[int | None, int, str]]:
     """tshark's (ts_ns, caplen, md5 of the captured bytes) for each frame of ``path``
     (cached: the real captures are read only)."""
     out = subprocess.run(
@@ -65,7 +65,8 @@ def tshark_frames(path: Path | str) -> list[tuple[int, int, str]]:
     rows = []
     for line in out.stdout.splitlines():
         ts, caplen, md5 = line.split("\t")
-        rows.append((int(Decimal(ts) * 1_000_000_000), int(caplen), md5))
+        # a frame without a timestamp (from a Simple Packet Block) has an empty field
+        rows.append((int(Decimal(ts) * 1_000_000_000) if ts else None, int(caplen), md5))
     return rows
 
 

@@ -218,7 +218,7 @@ def test_several_sections_in_both_byte_orders(tmp_path: Path) -> None:
     list of interfaces (interface 0 of section 2 is not interface 0 of section 1)."""
     a = REALCAP / "openssl_tls13_alpn_h2_dsb.pcapng"  # 1 interface, with a DSB
     b = rewrite_pcapng(SITES.read_bytes(), order=">")  # 22 interfaces, big-endian
-    c = CORPUS / "nDPI__quic-v2.pcapng"  # 1 SLL interface in ns
+    c = CORPUS / "nDPI__quic-v2.pcapng"  # 1 SLL interface in ns, with a DSB
     out = tmp_path / "sections.pcapng"
     out.write_bytes(a.read_bytes() + b + c.read_bytes())
     packets, src = read_all(out)
@@ -227,4 +227,7 @@ def test_several_sections_in_both_byte_orders(tmp_path: Path) -> None:
     assert len(src.stats.interfaces) == 1 + 22 + 1  # type: ignore[attr-defined]
     assert src.stats.interfaces[-1] == (113, 10**9)  # type: ignore[attr-defined]
     assert packets[-1][1] == 113
-    assert len(src.secrets) == 1  # type: ignore[attr-defined]
+    secrets = src.secrets  # type: ignore[attr-defined]
+    assert [t for t, _d in secrets] == [0x544C534B, 0x544C534B]
+    assert secrets[0][1] == (REALCAP / "openssl_tls13_alpn_h2.keys").read_bytes()
+    assert secrets[1][1].startswith(b"SERVER_HANDSHAKE_TRAFFIC_SECRET 29ba0cf4")

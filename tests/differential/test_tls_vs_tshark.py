@@ -80,7 +80,7 @@ KNOWN_DIFFERENCES: tuple[Known, ...] = (
           "ClientHello", "tshark",
           "the SH and its ALPN are on the wire; alpnsniff's record is one ClientHello and its "
           "answer, so a server flight without a ClientHello gives no record (counted as a "
-          "connection whose handshake is not seen)", stat="tcp_tls_midstream"),
+          "ServerHello without ClientHello)", stat="tcp_server_hello_without_client_hello"),
     Known("nDPI__heuristic_tcp_ack_payload.pcap", "missing", (187,),
           "frame 187 is a byte-identical duplicate of frame 186 (same timestamp, seq, payload)",
           "alpnsniff",
