@@ -25,11 +25,11 @@ PathLike = str | os.PathLike[str]
 
 def analyze(paths: PathLike | Iterable[PathLike]) -> list[RunResult]:
     """Read captures; one :class:`~alpnsniff.pipeline.RunResult` each (records and counts)."""
-    from .pipeline import analyze_file
+    from .parallel import analyze_parallel, auto_jobs
 
     if isinstance(paths, str | os.PathLike):
         paths = [paths]
-    return [analyze_file(p) for p in paths]
+    return [analyze_parallel(p, auto_jobs(p)) for p in paths]
 
 
 def read(paths: PathLike | Iterable[PathLike]) -> pd.DataFrame:

@@ -19,6 +19,7 @@ from typing import Any, TextIO
 from . import __version__
 from .capture import open_capture
 from .errors import CaptureError
+from .parallel import MAX_JOBS, analyze_parallel, auto_jobs
 from .pipeline import Dissector, dissect
 from .records import Handshake
 from .sinks.rows import row
@@ -58,7 +59,17 @@ def _parser() -> argparse.ArgumentParser:
         help="progress bar on stderr (auto: for large files when stderr is a terminal)",
     )
     read.add_argument("-q", "--quiet", action="store_true", help="no summary on stderr")
+    read.add_argument(
+        "-j", "--jobs", default="auto", type=_jobs,
+        help="processes per file (auto: all cores for files over 64 MB, else 1)",
+    )
     return parser
+
+
+def _jobs(text: str) -> str:
+    if text == "auto" or (text.isdigit() and 1 <= int(text) <= MAX_JOBS):
+        return text
+    raise argparse.ArgumentTypeError(f"expected auto or 1..{MAX_JOBS}, got {text!r}")
 
 
 def _error(message: str) -> None:
@@ -158,23 +169,35 @@ def cmd_read(args: argparse.Namespace) -> int:
                 status = 2
                 continue
             captures += 1
-            dissector = Dissector()
-            with source:
-                packets = source.packets()
-                size = _want_progress(args.progress, name, args.quiet)
-                if size:
-                    packets = _packets_with_progress(packets, size, os.path.basename(name))
-                records = dissect(packets, dissector)
-                if args.format in ("ndjson", "summary"):
-                    for h in records:
-                        summary.add(h)
-                        rows.add(name, h)
-                else:
-                    for h in sorted(records, key=lambda r: r.frame):
-                        summary.add(h)
-                        rows.add(name, h)
-                cs = source.stats
-            stats.update(dissector.stats)
+            jobs = auto_jobs(name) if args.jobs == "auto" else int(args.jobs)
+            if jobs > 1:
+                source.close()
+                result = analyze_parallel(name, jobs)  # records come sorted by frame
+                for h in result.handshakes:
+                    summary.add(h)
+                    rows.add(name, h)
+                assert result.capture is not None
+                cs = result.capture
+                run_stats = result.stats
+            else:
+                dissector = Dissector()
+                with source:
+                    packets: Iterator[tuple[int, int, bytes]] = source.packets()
+                    size = _want_progress(args.progress, name, args.quiet)
+                    if size:
+                        packets = _packets_with_progress(packets, size, os.path.basename(name))
+                    records = dissect(packets, dissector)
+                    if args.format in ("ndjson", "summary"):
+                        for h in records:  # streamed as each handshake completes
+                            summary.add(h)
+                            rows.add(name, h)
+                    else:
+                        for h in sorted(records, key=lambda r: r.frame):
+                            summary.add(h)
+                            rows.add(name, h)
+                    cs = source.stats
+                run_stats = dissector.stats
+            stats.update(run_stats)
             stats["packets"] += cs.packets
             if cs.truncated_records:
                 stats["truncated_records"] += cs.truncated_records

@@ -68,7 +68,14 @@ class RunResult:
 class Dissector:
     """Packets in, handshake records out. One per capture (frame numbers restart)."""
 
-    def __init__(self) -> None:
+    def __init__(self, shard: int = 0, shards: int = 1) -> None:
+        # Sharding: with ``shards`` > 1 this dissector keeps only the flows whose symmetric
+        # port hash (low byte of sport XOR low byte of dport, modulo shards) is ``shard``;
+        # events that belong to no flow (decode skips) are counted by shard 0 alone.
+        if not 0 <= shard < shards:
+            raise ValueError(f"shard {shard} of {shards}")
+        self.shard = shard
+        self.shards = shards
         self.stats: Counter[str] = Counter()
         self.decoder = PacketDecoder()
         self.active: dict[bytes, TcpConnection] = {}
@@ -94,6 +101,9 @@ class Dissector:
         fast_skipped = 0
         empty_skipped = 0
         udp_skipped = 0
+        other_shard = 0
+        shard = self.shard
+        shards = self.shards
         slow = self._slow
         try:
             for ts_ns, linktype, data in packets:
@@ -111,6 +121,9 @@ class Dissector:
                             proto = data[ip + 9]
                             l4 = ip + ((data[ip] & 15) << 2)
                             if proto == 6 and len(data) >= l4 + 14:
+                                if shards > 1 and (data[l4 + 1] ^ data[l4 + 3]) % shards != shard:
+                                    other_shard += 1
+                                    continue
                                 key = data[ip + 12 : ip + 20] + data[l4 : l4 + 4]
                                 if (key in young or key in old) and not data[l4 + 13] & SYN:
                                     fast_skipped += 1
@@ -127,6 +140,9 @@ class Dissector:
                                 if (ports[0] << 8 | ports[1]) not in tunnel_ports and (
                                     ports[2] << 8 | ports[3]
                                 ) not in tunnel_ports:
+                                    if shards > 1 and (ports[1] ^ ports[3]) % shards != shard:
+                                        other_shard += 1
+                                        continue
                                     # only a QUIC long header (form bit set) can open a
                                     # connection or carry a hello
                                     if not data[l4 + 8] & 0x80:
@@ -138,6 +154,9 @@ class Dissector:
                     elif version == 6:
                         proto = data[ip + 6] if len(data) > ip + 6 else -1
                         if proto == 6 and len(data) >= ip + 54:
+                            if shards > 1 and (data[ip + 41] ^ data[ip + 43]) % shards != shard:
+                                other_shard += 1
+                                continue
                             key = data[ip + 8 : ip + 40] + data[ip + 40 : ip + 44]
                             if (key in young or key in old) and not data[ip + 53] & SYN:
                                 fast_skipped += 1
@@ -152,6 +171,9 @@ class Dissector:
                             if (ports[0] << 8 | ports[1]) not in tunnel_ports and (
                                 ports[2] << 8 | ports[3]
                             ) not in tunnel_ports:
+                                if shards > 1 and (ports[1] ^ ports[3]) % shards != shard:
+                                    other_shard += 1
+                                    continue
                                 if not data[ip + 48] & 0x80:
                                     udp_skipped += 1
                                     continue
@@ -170,6 +192,7 @@ class Dissector:
             stats["packets_fast_skipped"] += fast_skipped
             stats["tcp_empty_skipped"] += empty_skipped
             stats["udp_skipped"] += udp_skipped
+            stats["packets_other_shard"] += other_shard
         self.frame = frame
 
     # ------------------------------------------------------------------ slow path
@@ -177,10 +200,14 @@ class Dissector:
         stats = self.stats
         seg = self.decoder.decode(linktype, data, ts_ns)
         if isinstance(seg, str):
-            stats["skipped_" + seg.split(":", 1)[0]] += 1
+            if self.shard == 0:
+                stats["skipped_" + seg.split(":", 1)[0]] += 1
             return []
         sport = seg.sport
         dport = seg.dport
+        if self.shards > 1 and ((sport ^ dport) & 255) % self.shards != self.shard:
+            stats["packets_other_shard"] += 1
+            return []
         ports = bytes((sport >> 8, sport & 255, dport >> 8, dport & 255))
         key = seg.src + seg.dst + ports
         if seg.proto != 6:
@@ -366,9 +393,11 @@ def dissect(packets: Iterable[tuple[int, int, bytes]], dissector: Dissector) -> 
     yield from dissector.finish()
 
 
-def analyze_file(path: str | os.PathLike[str]) -> RunResult:
-    """Read one capture to its end; records sorted by frame."""
-    dissector = Dissector()
+def analyze_file(
+    path: str | os.PathLike[str], *, shard: int = 0, shards: int = 1
+) -> RunResult:
+    """Read one capture to its end (one shard of its flows); records sorted by frame."""
+    dissector = Dissector(shard, shards)
     with open_capture(path) as source:
         handshakes = list(dissect(source.packets(), dissector))
         capture_stats = source.stats

@@ -20,7 +20,7 @@ tried on them, and the first that makes them all plausible is used. The linktype
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 
 from ..errors import CaptureError
@@ -99,7 +99,7 @@ def parse_pcap_header(name: str, head: bytes) -> PcapHeader:
 
 def iter_pcap(
     read: ReadFn, buf: bytes, header: PcapHeader, stats: CaptureStats, name: str
-) -> Iterator[tuple[int, int, bytes]]:
+) -> Generator[tuple[int, int, bytes], None, None]:
     """Yield ``(ts_ns, linktype, data)`` for each record after the file header.
 
     ``buf`` holds the first bytes of the file (the header included); ``read`` gives the rest.

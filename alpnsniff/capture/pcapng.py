@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Iterator
+from collections.abc import Generator
 
 from ..errors import CaptureError
 from .stats import (
@@ -128,14 +128,16 @@ def iter_pcapng(
     stats: CaptureStats,
     secrets: list[tuple[int, bytes]],
     name: str,
-) -> Iterator[tuple[int, int, bytes]]:
+) -> Generator[tuple[int, int, bytes], None, None]:
     """Yield ``(ts_ns, linktype, data)`` for each packet block, from the file's first SHB on.
 
     ``buf`` holds the first bytes of the file; ``read`` gives the rest. An EPB, the common
     block, takes the fast path: one unpack of its first 28 bytes, one of its trailing length,
     three comparisons, the timestamp arithmetic, one slice and one tuple.
     A timestamp is ``ts * mul // div + offset``: exact (floor) nanoseconds for any
-    ``if_tsresol``, with ``mul``/``div`` reduced so that microseconds cost ``ts * 1000 // 1``.
+    ``if_tsresol`` (``mul``/``div`` is 10**9 / units per second, reduced). When ``div`` is 1
+    (any resolution of 1 ns or coarser) the high word's part is computed once per interface
+    and high word, leaving one multiplication and one addition per packet.
     """
     st = _STRUCTS[order]
     head28 = st.head28.unpack_from
@@ -218,9 +220,12 @@ def iter_pcapng(
                     continue
                 # ---- everything but EPBs: rare, so clarity over speed ----
                 if btype == SHB:
-                    major = st.opt.unpack_from(buf, pos + 12)[0]
-                    if blen < SHB_MIN_LEN or major != 1:
-                        stop(btype, base + pos, f"section header of length {blen}, version {major}")
+                    if blen < SHB_MIN_LEN:
+                        stop(btype, base + pos, f"section header of length {blen}")
+                        return
+                    major, minor = st.opt.unpack_from(buf, pos + 12)
+                    if major != 1:
+                        stop(btype, base + pos, f"pcapng version {major}.{minor} is not supported")
                         return
                     ifaces = []
                     nif = 0

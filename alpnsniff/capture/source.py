@@ -16,7 +16,7 @@ import lzma
 import os
 import sys
 import zlib
-from collections.abc import Iterator
+from collections.abc import Generator
 from types import TracebackType
 from typing import BinaryIO, cast
 
@@ -197,7 +197,8 @@ def _open_stream(name: str, raw: BinaryIO, owned: BinaryIO | None) -> CaptureSou
         head = _read_at_least(read, b"", _HEAD_LEN)
         if stats.error is not None and len(head) < _HEAD_LEN:
             stream.close()
-            raise CaptureError(f"{name}: bad {compression} data ({stats.error.split(': ')[-1]})")
+            why = stats.error.removeprefix(f"{name}: read error, stopped there: ")
+            raise CaptureError(f"{name}: bad {compression} data ({why})")
         if not head:
             stream.close()
             raise CaptureError(f"{name}: empty file once {compression}-decompressed")
@@ -269,7 +270,7 @@ class CaptureSource:
             units = 1_000_000_000 if pcap_header.frac_ns == 1 else 1_000_000
             stats.interfaces.append((pcap_header.linktype, units))
 
-    def packets(self) -> Iterator[tuple[int, int, bytes]]:
+    def packets(self) -> Generator[tuple[int, int, bytes], None, None]:
         """Yield ``(ts_ns, linktype, data)`` per packet in file order: ``ts_ns`` integer
         nanoseconds since the Unix epoch (UTC), ``data`` the captured bytes of the frame.
 

@@ -8,13 +8,12 @@ SHA-256 (RFC 9001 §5.2). All primitives come from ``cryptography``.
 
 from __future__ import annotations
 
+import hmac as _hmac
 from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives import hashes, hmac
 from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
 
 from alpnsniff.errors import Malformed, Truncated, Unsupported
 from alpnsniff.quic.packets import RETRY_INTEGRITY_TAG_LENGTH, LongHeaderPacket, RetryPacket
@@ -33,6 +32,7 @@ INITIAL_KEY_LENGTH = 16
 IV_LENGTH = 12
 #: SHA-256 output: the length of the Initial secrets.
 SECRET_LENGTH = 32
+HASH_LENGTH = 32  # SHA-256
 
 
 class DecryptError(Malformed):
@@ -70,11 +70,15 @@ class PacketKeys:
         return self._aead.decrypt(self.nonce(pn), ciphertext, header)
 
 
+# HKDF with SHA-256 is two HMAC calls here (every output is at most one hash long), so it is
+# written with the standard library's one-shot HMAC: ~1 µs a call, against ~10 µs for
+# building cryptography's HKDFExpand object per label (measured; a new QUIC connection derives
+# ten labels). The RFC 9001 / RFC 9369 Appendix A vectors pin both functions.
+
+
 def hkdf_extract(salt: bytes, ikm: bytes) -> bytes:
     """RFC 5869 §2.2 HKDF-Extract with SHA-256: HMAC-Hash(salt, IKM)."""
-    mac = hmac.HMAC(salt, hashes.SHA256())
-    mac.update(ikm)
-    return mac.finalize()
+    return _hmac.digest(salt, ikm, "sha256")
 
 
 def hkdf_label(label: bytes, length: int) -> bytes:
@@ -84,8 +88,11 @@ def hkdf_label(label: bytes, length: int) -> bytes:
 
 
 def hkdf_expand_label(secret: bytes, label: bytes, length: int) -> bytes:
-    """RFC 8446 §7.1 HKDF-Expand-Label with an empty context, SHA-256."""
-    return HKDFExpand(hashes.SHA256(), length, hkdf_label(label, length)).derive(secret)
+    """RFC 8446 §7.1 HKDF-Expand-Label with an empty context, SHA-256 (length ≤ 32)."""
+    if not 0 < length <= HASH_LENGTH:
+        raise ValueError(f"HKDF-Expand-Label of {length} bytes: at most one SHA-256 block here")
+    # RFC 5869 §2.3: T(1) = HMAC(PRK, info | 0x01); one block is all any label needs here
+    return _hmac.digest(secret, hkdf_label(label, length) + b"\x01", "sha256")[:length]
 
 
 def _info_or_raise(version: int) -> VersionInfo:

@@ -150,7 +150,7 @@ def idb_options(order: str, body: bytes) -> dict[int, bytes]:
 
 
 def units(tsresol: int) -> int:
-    return 2 ** (tsresol & 0x7F) if tsresol & 0x80 else 10**tsresol
+    return 1 << (tsresol & 0x7F) if tsresol & 0x80 else int(10**tsresol)
 
 
 def rewrite_pcapng(

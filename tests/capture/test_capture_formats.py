@@ -20,7 +20,7 @@ from capture_testlib import (
     tshark_frames,
 )
 
-from alpnsniff.capture import open_capture
+from alpnsniff.capture import CaptureSource, open_capture
 from alpnsniff.errors import CaptureError
 
 pytestmark = [needs_shared, needs_tshark, pytest.mark.shared, pytest.mark.tshark]
@@ -31,7 +31,7 @@ REAL = REALCAP / "chromium_nginx_h2_veth1500.pcap"
 SITES = CORPUS / "nDPI__sites.pcapng"
 
 
-def read_all(path: Path) -> tuple[list[tuple[int, int, bytes]], object]:
+def read_all(path: Path) -> tuple[list[tuple[int, int, bytes]], CaptureSource]:
     with open_capture(path) as src:
         return list(src.packets()), src
 
@@ -54,8 +54,8 @@ def test_editcap_formats(tmp_path: Path, fmt: str, frac_units: int) -> None:
     packets, src = read_all(out)
     assert ours(out) == tshark_frames(out) == tshark_frames(REAL)
     assert len(packets) == 37
-    assert src.format == ("pcapng" if fmt == "pcapng" else "pcap")  # type: ignore[attr-defined]
-    assert src.stats.interfaces == [(1, frac_units)]  # type: ignore[attr-defined]
+    assert src.format == ("pcapng" if fmt == "pcapng" else "pcap")
+    assert src.stats.interfaces == [(1, frac_units)]
     # the nanosecond file holds the same instants: microseconds * 1000
     assert packets == list(open_capture(REAL).packets())
 
@@ -80,7 +80,7 @@ def test_linktype_from_the_file_header(tmp_path: Path, encap: str, linktype: int
     tool("editcap", "-T", encap, REAL, out)
     packets, src = read_all(out)
     assert {lt for _ts, lt, _d in packets} == {linktype}
-    assert src.stats.interfaces == [(linktype, 1_000_000)]  # type: ignore[attr-defined]
+    assert src.stats.interfaces == [(linktype, 1_000_000)]
     assert ours(out) == tshark_frames(out)
 
 
@@ -105,7 +105,7 @@ def test_mergecap_several_interfaces_and_linktypes(tmp_path: Path) -> None:
     tool("mergecap", "-F", "pcapng", "-w", out, REAL, raw, sll)
     packets, src = read_all(out)
     assert ours(out) == tshark_frames(out)
-    assert sorted(src.stats.interfaces) == [(1, 10**6), (101, 10**6), (113, 10**9)]  # type: ignore[attr-defined]
+    assert sorted(src.stats.interfaces) == [(1, 10**6), (101, 10**6), (113, 10**9)]
     by_lt: dict[int, list[bytes]] = {}
     for _ts, lt, d in packets:
         by_lt.setdefault(lt, []).append(d)
@@ -130,7 +130,7 @@ def test_compressed_by_magic_not_name(tmp_path: Path, cmd: list[str], kind: str,
         out = tmp_path / f"{source.stem}-{name}"
         out.write_bytes(subprocess.run([*cmd, str(source)], capture_output=True, check=True).stdout)
         packets, src = read_all(out)
-        assert src.compression == kind  # type: ignore[attr-defined]
+        assert src.compression == kind
         with open_capture(source) as plain:
             assert packets == list(plain.packets())
 
@@ -224,10 +224,10 @@ def test_several_sections_in_both_byte_orders(tmp_path: Path) -> None:
     packets, src = read_all(out)
     assert ours(out) == tshark_frames(out)
     assert len(packets) == len(tshark_frames(a)) + 699 + len(tshark_frames(c))
-    assert len(src.stats.interfaces) == 1 + 22 + 1  # type: ignore[attr-defined]
-    assert src.stats.interfaces[-1] == (113, 10**9)  # type: ignore[attr-defined]
+    assert len(src.stats.interfaces) == 1 + 22 + 1
+    assert src.stats.interfaces[-1] == (113, 10**9)
     assert packets[-1][1] == 113
-    secrets = src.secrets  # type: ignore[attr-defined]
+    secrets = src.secrets
     assert [t for t, _d in secrets] == [0x544C534B, 0x544C534B]
     assert secrets[0][1] == (REALCAP / "openssl_tls13_alpn_h2.keys").read_bytes()
     assert secrets[1][1].startswith(b"SERVER_HANDSHAKE_TRAFFIC_SECRET 29ba0cf4")

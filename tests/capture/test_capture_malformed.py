@@ -8,6 +8,7 @@ import struct
 from pathlib import Path
 
 import pytest
+from _pytest.monkeypatch import MonkeyPatch
 from capture_testlib import (
     REALCAP,
     block,
@@ -19,7 +20,7 @@ from capture_testlib import (
     tshark_frames,
 )
 
-from alpnsniff.capture import MAX_CAPLEN, open_capture
+from alpnsniff.capture import MAX_CAPLEN, CaptureStats, open_capture
 from alpnsniff.capture import pcapng as pcapng_module
 from alpnsniff.errors import CaptureError
 
@@ -34,7 +35,7 @@ def write(tmp_path: Path, name: str, data: bytes) -> Path:
     return path
 
 
-def read(path: Path) -> tuple[list[tuple[int, int, bytes]], object]:
+def read(path: Path) -> tuple[list[tuple[int, int, bytes]], CaptureStats]:
     with open_capture(path) as src:
         return list(src.packets()), src.stats
 
@@ -85,6 +86,7 @@ def test_pcap_header_cut_short(tmp_path: Path) -> None:
     assert str(err.value) == f"{path}: pcap file header cut short (10 of 24 bytes)"
 
 
+@needs_shared
 def test_pcapng_bad_byte_order_magic(tmp_path: Path) -> None:
     data = bytearray(REAL_NG.read_bytes())
     data[8:12] = b"\x01\x02\x03\x04"
@@ -96,6 +98,7 @@ def test_pcapng_bad_byte_order_magic(tmp_path: Path) -> None:
     )
 
 
+@needs_shared
 def test_pcapng_unsupported_version(tmp_path: Path) -> None:
     data = bytearray(REAL_NG.read_bytes())
     data[12:14] = struct.pack("<H", 2)
@@ -131,18 +134,19 @@ def test_bad_gzip_data(tmp_path: Path) -> None:
 # ---- readable up to the damage: packets, then a counted stop ----
 
 
+@needs_shared
 def test_header_only(tmp_path: Path) -> None:
     packets, stats = read(write(tmp_path, "x.pcap", REAL.read_bytes()[:24]))
     assert packets == []
-    assert stats.error is None  # type: ignore[attr-defined]
-    assert stats.interfaces == [(1, 1_000_000)]  # type: ignore[attr-defined]
+    assert stats.error is None
+    assert stats.interfaces == [(1, 1_000_000)]
 
 
 def test_pcapng_section_and_interface_only(tmp_path: Path) -> None:
     packets, stats = read(write(tmp_path, "x.pcapng", epb_file()))
     assert packets == []
-    assert stats.error is None  # type: ignore[attr-defined]
-    assert stats.interfaces == [(1, 1_000_000)]  # type: ignore[attr-defined]
+    assert stats.error is None
+    assert stats.interfaces == [(1, 1_000_000)]
 
 
 @needs_shared
@@ -157,9 +161,9 @@ def test_truncated_last_record(tmp_path: Path, keep: int) -> None:
     expected = tshark_frames(path)
     assert ours(path) == expected
     assert len(packets) == len(expected) < 37
-    assert stats.truncated_records == 1  # type: ignore[attr-defined]
-    assert stats.corrupt_records == 0  # type: ignore[attr-defined]
-    assert "cut short by the end of the file" in stats.error  # type: ignore[attr-defined]
+    assert stats.truncated_records == 1
+    assert stats.corrupt_records == 0
+    assert "cut short by the end of the file" in str(stats.error)
 
 
 @needs_shared
@@ -170,9 +174,10 @@ def test_truncated_pcapng(tmp_path: Path) -> None:
     packets, stats = read(path)
     assert ours(path) == tshark_frames(path)
     assert len(packets) == len(tshark_frames(REAL_NG)) - 1
-    assert stats.truncated_records == 1  # type: ignore[attr-defined]
+    assert stats.truncated_records == 1
 
 
+@needs_shared
 def test_truncated_gzip_stream(tmp_path: Path) -> None:
     """A .gz cut in half: the packets decompressed so far, then a described stop."""
     whole = gzip.compress(REAL.read_bytes())
@@ -180,17 +185,18 @@ def test_truncated_gzip_stream(tmp_path: Path) -> None:
     packets, stats = read(path)
     assert 0 < len(packets) < 37
     assert packets == list(open_capture(REAL).packets())[: len(packets)]
-    assert stats.error.startswith(f"{path}: read error, stopped there: ")  # type: ignore[attr-defined]
+    assert str(stats.error).startswith(f"{path}: read error, stopped there: ")
 
 
+@needs_shared
 def test_hostile_caplen(tmp_path: Path) -> None:
     """A record header claiming 4 GiB: stop there, counted, nothing allocated for it."""
     first = REAL.read_bytes()[: 24 + 16 + 74]  # header and the first real record
     bad = struct.pack("<IIII", 1, 2, 0xFFFFFFFF, 0xFFFFFFFF) + b"x" * 100
     packets, stats = read(write(tmp_path, "x.pcap", first + bad))
     assert len(packets) == 1
-    assert stats.corrupt_records == 1  # type: ignore[attr-defined]
-    assert stats.error == (  # type: ignore[attr-defined]
+    assert stats.corrupt_records == 1
+    assert stats.error == (
         f"{tmp_path / 'x.pcap'}: record 2 at offset 114: captured length 4294967295 > 262144,"
         " the record header is corrupt; stopped there"
     )
@@ -202,7 +208,7 @@ def test_caplen_limit_is_inclusive(tmp_path: Path) -> None:
     over = struct.pack("<IIII", 11, 0, MAX_CAPLEN + 1, MAX_CAPLEN + 1) + big + b"!"
     packets, stats = read(write(tmp_path, "x.pcap", PCAP_HEADER + rec + over))
     assert packets == [(10_000_020_000, 1, big)]
-    assert stats.corrupt_records == 1  # type: ignore[attr-defined]
+    assert stats.corrupt_records == 1
 
 
 def _second_epb_offset(data: bytes) -> int:
@@ -242,15 +248,15 @@ def test_pcapng_bad_block(tmp_path: Path, label: str, at: int, value: int, why: 
     packets, stats = read(path)
     assert len(packets) == 1, label
     assert len(tshark_frames(path)) == 1, label
-    assert stats.corrupt_records == 1  # type: ignore[attr-defined]
-    assert f"block at offset {pos} (type 0x00000006): {why}" in stats.error  # type: ignore[attr-defined]
+    assert stats.corrupt_records == 1
+    assert f"block at offset {pos} (type 0x00000006): {why}" in str(stats.error)
 
 
 def test_epb_before_any_interface(tmp_path: Path) -> None:
     data = shb("<") + block("<", 6, struct.pack("<IIIII", 0, 0, 1, 4, 4) + b"abcd")
     packets, stats = read(write(tmp_path, "x.pcapng", data))
     assert packets == []
-    assert "interface 0 not described (have 0)" in stats.error  # type: ignore[attr-defined]
+    assert "interface 0 not described (have 0)" in str(stats.error)
 
 
 def test_unknown_and_custom_blocks_are_skipped_and_counted(tmp_path: Path) -> None:
@@ -259,10 +265,10 @@ def test_unknown_and_custom_blocks_are_skipped_and_counted(tmp_path: Path) -> No
     data = base + extra + epb_file((2_000_000, b"second"))[len(epb_file()) :]
     packets, stats = read(write(tmp_path, "x.pcapng", data))
     assert packets == [(1_000_000_000, 1, b"first"), (2_000_000_000, 1, b"second")]
-    assert stats.skipped_blocks == 2  # type: ignore[attr-defined]
+    assert stats.skipped_blocks == 2
 
 
-def test_secrets_beyond_the_cap_are_counted(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_secrets_beyond_the_cap_are_counted(tmp_path: Path, monkeypatch: MonkeyPatch) -> None:
     monkeypatch.setattr(pcapng_module, "MAX_SECRETS_BYTES", 10)
     dsb = [block("<", 0x0A, struct.pack("<II", 0x544C534B, 6) + s) for s in (b"keys-1", b"keys-2")]
     data = epb_file() + b"".join(dsb) + epb_file((5, b"pkt"))[len(epb_file()) :]
@@ -272,17 +278,36 @@ def test_secrets_beyond_the_cap_are_counted(tmp_path: Path, monkeypatch) -> None
     assert src.stats.skipped_blocks == 1
 
 
-def test_interface_cap(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_interface_cap(tmp_path: Path, monkeypatch: MonkeyPatch) -> None:
     monkeypatch.setattr(pcapng_module, "MAX_INTERFACES", 3)
     idb = block("<", 1, struct.pack("<H2xI", 1, 0))
     packets, stats = read(write(tmp_path, "x.pcapng", shb("<") + idb * 5))
     assert packets == []
-    assert len(stats.interfaces) == 3  # type: ignore[attr-defined]
-    assert "more than 3 interfaces" in stats.error  # type: ignore[attr-defined]
+    assert len(stats.interfaces) == 3
+    assert "more than 3 interfaces" in str(stats.error)
 
 
 def test_interface_option_past_the_block(tmp_path: Path) -> None:
     idb = block("<", 1, struct.pack("<H2xI", 1, 0) + struct.pack("<HH", 9, 200) + b"\x09")
     packets, stats = read(write(tmp_path, "x.pcapng", shb("<") + idb))
     assert packets == []
-    assert "interface option 9 of 200 bytes runs past the block" in stats.error  # type: ignore[attr-defined]
+    assert "interface option 9 of 200 bytes runs past the block" in str(stats.error)
+
+
+@pytest.mark.parametrize("blen", [16, 20, 24])
+def test_short_section_header_at_the_end(tmp_path: Path, blen: int) -> None:
+    """A second SHB too short to hold its fixed fields, as the file's last bytes."""
+    short = struct.pack("<II", 0x0A0D0D0A, blen) + b"\x4d\x3c\x2b\x1a" + bytes(blen - 16)
+    short += struct.pack("<I", blen)
+    packets, stats = read(write(tmp_path, "x.pcapng", epb_file((7, b"pkt")) + short))
+    assert packets == [(7000, 1, b"pkt")]
+    assert stats.corrupt_records == 1
+    assert f"section header of length {blen}" in str(stats.error)
+
+
+def test_second_section_of_another_version(tmp_path: Path) -> None:
+    second = bytearray(shb("<"))
+    second[12:14] = struct.pack("<H", 3)
+    packets, stats = read(write(tmp_path, "x.pcapng", epb_file((7, b"pkt")) + bytes(second)))
+    assert packets == [(7000, 1, b"pkt")]
+    assert "pcapng version 3.0 is not supported" in str(stats.error)

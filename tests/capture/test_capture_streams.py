@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tracemalloc
 from pathlib import Path
+from typing import IO
 
 import pytest
 from capture_testlib import (
@@ -46,11 +47,11 @@ def expected_line(path: Path, fmt: str, compression: str | None) -> str:
     return f"<stdin> {fmt} {compression} {len(pkts)} {pkts[0][0]} {sum(len(p[2]) for p in pkts)}"
 
 
-def run_reader(stdin: object) -> subprocess.CompletedProcess[str]:
+def run_reader(stdin: IO[bytes] | None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.run(
         [sys.executable, "-c", READER],
-        stdin=stdin,  # type: ignore[arg-type]
+        stdin=stdin,
         capture_output=True,
         text=True,
         env=env,
