@@ -45,22 +45,31 @@ def _parser() -> argparse.ArgumentParser:
     )
     read.add_argument("files", nargs="+", metavar="FILE", help="capture file, or - for stdin")
     read.add_argument(
-        "-f", "--format", choices=FORMATS, default="summary",
+        "-f",
+        "--format",
+        choices=FORMATS,
+        default="summary",
         help="summary (default): shares and counts; table, ndjson, csv, parquet: one row per "
         "handshake",
     )
     read.add_argument("-o", "--output", metavar="FILE", help="write rows here (default stdout)")
     read.add_argument(
-        "--include-ech", action="store_true",
+        "--include-ech",
+        action="store_true",
         help="count ClientHellos that carry ECH in the offer shares (left out by default)",
     )
     read.add_argument(
-        "--progress", choices=("auto", "always", "never"), default="auto",
+        "--progress",
+        choices=("auto", "always", "never"),
+        default="auto",
         help="progress bar on stderr (auto: for large files when stderr is a terminal)",
     )
     read.add_argument("-q", "--quiet", action="store_true", help="no summary on stderr")
     read.add_argument(
-        "-j", "--jobs", default="auto", type=_jobs,
+        "-j",
+        "--jobs",
+        default="auto",
+        type=_jobs,
         help="processes per file (auto: all cores for files over 64 MB, else 1)",
     )
     return parser
@@ -119,8 +128,11 @@ def _packets_with_progress(
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
     with Progress(
-        "[progress.description]{task.description}", BarColumn(), DownloadColumn(),
-        TimeRemainingColumn(), transient=True,
+        "[progress.description]{task.description}",
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        transient=True,
         console=__import__("rich.console").console.Console(stderr=True),
     ) as progress:
         task = progress.add_task(label, total=total)

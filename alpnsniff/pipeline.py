@@ -83,7 +83,9 @@ class Dissector:
         self.skip_young: dict[bytes, int] = {}
         self.skip_old: dict[bytes, int] = {}
         self.quic_active: dict[bytes, QuicFlow] = {}
-        self.udp_skip: set[bytes] = set()  # UDP flows known not to be QUIC, or whose facts are known
+        self.udp_skip: set[bytes] = (
+            set()
+        )  # UDP flows known not to be QUIC, or whose facts are known
         self.frame = 0
         self.last_sweep = 0
         self.errors: list[str] = []  # the first MAX_ERRORS_KEPT dissection errors, for the report
@@ -393,9 +395,7 @@ def dissect(packets: Iterable[tuple[int, int, bytes]], dissector: Dissector) -> 
     yield from dissector.finish()
 
 
-def analyze_file(
-    path: str | os.PathLike[str], *, shard: int = 0, shards: int = 1
-) -> RunResult:
+def analyze_file(path: str | os.PathLike[str], *, shard: int = 0, shards: int = 1) -> RunResult:
     """Read one capture to its end (one shard of its flows); records sorted by frame."""
     dissector = Dissector(shard, shards)
     with open_capture(path) as source:

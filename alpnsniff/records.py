@@ -59,7 +59,9 @@ class Handshake:
     quic_version: str | None = None  # QUIC only: "1", "2", "draft-29", …
     quic_dcid: str | None = None  # QUIC: the client's original Destination Connection ID, hex
     quic_scid: str | None = None  # QUIC: the client's Source Connection ID, hex
-    quic_restarts: int | None = None  # QUIC: ClientHellos superseded after Retry / Version Negotiation
+    quic_restarts: int | None = (
+        None  # QUIC: ClientHellos superseded after Retry / Version Negotiation
+    )
     notes: tuple[str, ...] = field(default=())  # anomalies worth a human look
 
 

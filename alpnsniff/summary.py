@@ -102,9 +102,18 @@ class Summary:
 
 
 # Counters that mean "something was not looked at, or could not be": reported as skips.
-_SKIP_PREFIXES = ("skipped_", "tcp_evicted", "tcp_client_hello_", "tcp_server_hello_",
-                  "tcp_client_stream_", "tcp_server_stream_", "tcp_handshake_stream",
-                  "truncated_records", "corrupt_records", "skip_generations")
+_SKIP_PREFIXES = (
+    "skipped_",
+    "tcp_evicted",
+    "tcp_client_hello_",
+    "tcp_server_hello_",
+    "tcp_client_stream_",
+    "tcp_server_stream_",
+    "tcp_handshake_stream",
+    "truncated_records",
+    "corrupt_records",
+    "skip_generations",
+)
 
 
 def skip_counts(stats: Counter[str]) -> list[tuple[str, int]]:

@@ -87,9 +87,17 @@ def main() -> int:
         print(f"generating {path} ({args.packets:,} packets) ...", flush=True)
         with open(truth_path, "w", encoding="utf-8") as truth_out:
             subprocess.run(
-                [sys.executable, str(HERE / "gen_capture.py"), str(path),
-                 "--packets", str(args.packets), "--seed", str(args.seed)],
-                check=True, stdout=truth_out,
+                [
+                    sys.executable,
+                    str(HERE / "gen_capture.py"),
+                    str(path),
+                    "--packets",
+                    str(args.packets),
+                    "--seed",
+                    str(args.seed),
+                ],
+                check=True,
+                stdout=truth_out,
             )
     expected: Counter[tuple[str, str]] = Counter()
     if truth_path.exists():
@@ -103,12 +111,26 @@ def main() -> int:
     print(f"capture: {path} ({size_mb:,.0f} MB, {n_packets:,} packets)")
 
     alp_out = out_dir / "alpnsniff.ndjson"
-    cmd = [sys.executable, "-m", "alpnsniff.cli", "read", str(path), "--format", "ndjson",
-           "-o", str(alp_out), "--quiet", "--progress", "never"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "alpnsniff.cli",
+        "read",
+        str(path),
+        "--format",
+        "ndjson",
+        "-o",
+        str(alp_out),
+        "--quiet",
+        "--progress",
+        "never",
+    ]
     a_wall, a_rss, a_status = run_measured(cmd, out_dir / "alpnsniff.stdout")
     a_counts = alpnsniff_offers(alp_out)
-    print(f"alpnsniff: {a_wall:6.2f} s  {n_packets / a_wall:>10,.0f} packets/s  "
-          f"peak RSS {a_rss:6.0f} MB  exit {a_status}  handshakes {sum(a_counts.values()):,}")
+    print(
+        f"alpnsniff: {a_wall:6.2f} s  {n_packets / a_wall:>10,.0f} packets/s  "
+        f"peak RSS {a_rss:6.0f} MB  exit {a_status}  handshakes {sum(a_counts.values()):,}"
+    )
 
     if args.no_tshark or not shutil.which("tshark"):
         print("tshark: not run")
@@ -116,17 +138,39 @@ def main() -> int:
     t_out = out_dir / "tshark.tsv"
     # Out-of-order reassembly on: with tshark's default it drops every ClientHello whose
     # second segment arrives first (the generator makes 3% of them so).
-    cmd = ["tshark", "-n", "-o", "tcp.reassemble_out_of_order:TRUE", "-r", str(path),
-           "-Y", "tls.handshake.type == 1", "-T", "fields",
-           "-E", "occurrence=a", "-E", "aggregator=,",
-           "-e", "tls.handshake.extensions_alpn_str", "-e", "tcp.stream", "-e", "udp.stream"]
+    cmd = [
+        "tshark",
+        "-n",
+        "-o",
+        "tcp.reassemble_out_of_order:TRUE",
+        "-r",
+        str(path),
+        "-Y",
+        "tls.handshake.type == 1",
+        "-T",
+        "fields",
+        "-E",
+        "occurrence=a",
+        "-E",
+        "aggregator=,",
+        "-e",
+        "tls.handshake.extensions_alpn_str",
+        "-e",
+        "tcp.stream",
+        "-e",
+        "udp.stream",
+    ]
     t_wall, t_rss, t_status = run_measured(cmd, t_out)
     t_counts = tshark_offers(t_out)
-    print(f"tshark:    {t_wall:6.2f} s  {n_packets / t_wall:>10,.0f} packets/s  "
-          f"peak RSS {t_rss:6.0f} MB  exit {t_status}  ClientHello frames {sum(t_counts.values()):,}")
+    print(
+        f"tshark:    {t_wall:6.2f} s  {n_packets / t_wall:>10,.0f} packets/s  "
+        f"peak RSS {t_rss:6.0f} MB  exit {t_status}  ClientHello frames {sum(t_counts.values()):,}"
+    )
     ratio = t_wall / a_wall
-    print(f"throughput ratio alpnsniff/tshark: {ratio:.2f}x (target >= {TARGET_RATIO}x)  "
-          f"RSS ratio: {a_rss / t_rss:.2f}")
+    print(
+        f"throughput ratio alpnsniff/tshark: {ratio:.2f}x (target >= {TARGET_RATIO}x)  "
+        f"RSS ratio: {a_rss / t_rss:.2f}"
+    )
 
     print("\nClientHello offers            alpnsniff     tshark  generated")
     same = {"tcp": True, "quic": True}

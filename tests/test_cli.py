@@ -19,7 +19,9 @@ TLS12 = "openssl_tls12_alpn_h2.pcap"
 
 def run_cli(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(
-        [sys.executable, "-m", "alpnsniff.cli", *args], input=stdin, capture_output=True,
+        [sys.executable, "-m", "alpnsniff.cli", *args],
+        input=stdin,
+        capture_output=True,
         timeout=120,
     )
 

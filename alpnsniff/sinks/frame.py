@@ -75,7 +75,12 @@ def to_dataframe(items: Iterable[tuple[str, Handshake]]) -> pd.DataFrame:
     for name in ("frame", "client_port", "server_port", "ip_version"):
         df[name] = df[name].astype("int64")
     for name in (
-        "cipher_suite", "ech_config_id", "ech_payload_len", "alert", "server_frame", "quic_restarts"
+        "cipher_suite",
+        "ech_config_id",
+        "ech_payload_len",
+        "alert",
+        "server_frame",
+        "quic_restarts",
     ):
         df[name] = df[name].astype("Int64")
     df["selection"] = pd.Categorical(df["selection"], categories=SELECTION_VALUES)

@@ -19,8 +19,16 @@ CLIENT = bytes([10, 0, 0, 1])
 SERVER = bytes([10, 0, 0, 2])
 
 
-def tcp_frame(payload: bytes, seq: int, *, flags: int = 0x18, sport: int = 40000,
-              dport: int = 443, src: bytes = CLIENT, dst: bytes = SERVER) -> bytes:
+def tcp_frame(
+    payload: bytes,
+    seq: int,
+    *,
+    flags: int = 0x18,
+    sport: int = 40000,
+    dport: int = 443,
+    src: bytes = CLIENT,
+    dst: bytes = SERVER,
+) -> bytes:
     tcp = struct.pack(">HHIIBBHHH", sport, dport, seq, 0, 5 << 4, flags, 65535, 0, 0)
     total = 20 + len(tcp) + len(payload)
     ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, total, 0, 0x4000, 64, 6, 0, src, dst)
@@ -66,7 +74,9 @@ def test_non_tls_connection_is_given_up_after_the_probe_budget() -> None:
 def test_client_hello_after_a_starttls_preamble_is_found() -> None:
     ch = shared_client_hello()
     frames = [tcp_frame(b"", 99, flags=0x02, dport=25)]
-    frames.append(tcp_frame(b"220 mx ESMTP\r\n", 500, src=SERVER, dst=CLIENT, sport=25, dport=40000))
+    frames.append(
+        tcp_frame(b"220 mx ESMTP\r\n", 500, src=SERVER, dst=CLIENT, sport=25, dport=40000)
+    )
     frames.append(tcp_frame(b"STARTTLS\r\n", 100, dport=25))
     frames.append(tcp_frame(ch, 110, dport=25))
     records, _ = run(frames)

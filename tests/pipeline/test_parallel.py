@@ -30,7 +30,13 @@ def test_sharded_equals_single(name: str, jobs: int) -> None:
     assert len(single.handshakes) > 0
     # Idle sweeps run when a shard's own packets reach the slow path, so which idle
     # connection is evicted when (and re-created later) may differ: those counts are left out.
-    timing = ("tcp_evicted", "quic_evicted", "tcp_connections", "quic_connections")
+    timing = (
+        "tcp_evicted",
+        "quic_evicted",
+        "tcp_connections",
+        "quic_connections",
+        "tcp_still_probing",
+    )
     ignored = ("parallel_jobs", "peak_rss_kb_worker")
 
     def comparable(stats: Counter[str]) -> Counter[str]:
@@ -45,6 +51,3 @@ def test_auto_jobs_is_one_for_small_files_and_pipes() -> None:
     assert auto_jobs("-") == 1
     assert auto_jobs(shared_file("realcap", "openssl_tls12_alpn_h2.pcap")) == 1
     assert auto_jobs("/nonexistent") == 1
-
-
-

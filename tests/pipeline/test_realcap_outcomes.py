@@ -45,7 +45,8 @@ def test_openssl_tls13_selection_encrypted() -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["openssl_tls1_2_alpn_mismatch_alert120.pcap", "openssl_tls1_3_alpn_mismatch_alert120.pcap"]
+    "name",
+    ["openssl_tls1_2_alpn_mismatch_alert120.pcap", "openssl_tls1_3_alpn_mismatch_alert120.pcap"],
 )
 def test_alert_120_is_rejected(name: str) -> None:
     h = one(name)
