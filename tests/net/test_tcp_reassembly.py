@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 from hypothesis import given, settings
@@ -18,7 +19,7 @@ from alpnsniff.net.tcp import (
 def _segments(stream: bytes, cuts: list[int], start: int) -> list[tuple[int, bytes]]:
     bounds = sorted({0, len(stream), *(c % (len(stream) + 1) for c in cuts)})
     return [
-        ((start + a) & SEQ_MASK, stream[a:b]) for a, b in zip(bounds, bounds[1:], strict=False)
+        ((start + a) & SEQ_MASK, stream[a:b]) for a, b in itertools.pairwise(bounds)
     ]
 
 
