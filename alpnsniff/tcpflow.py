@@ -50,6 +50,21 @@ PROBE_PREFIX = 16
 # with 2 bytes, as some stacks send) is reassembled whole. A ClientHello spans 1-5 segments.
 PROBE_HOLD_SEGMENTS = 8
 PROBE_HOLD_BYTES = 16 * 1024
+# Segment starts of protocols that never switch to TLS on the same connection: SSH and
+# HTTP/1 requests other than CONNECT (RFC 2817's Upgrade to TLS is not seen in practice).
+# Seeing one ends probing at once instead of after PROBE_SEGMENTS segments.
+PLAINTEXT_STARTS = (
+    b"SSH-",
+    b"GET /",
+    b"POST /",
+    b"HEAD /",
+    b"PUT /",
+    b"DELETE /",
+    b"OPTIONS /",
+    b"PATCH /",
+    b"GET http://",
+    b"POST http://",
+)
 # HAProxy PROXY protocol v2 signature (v1 is the text line "PROXY ...\r\n").
 PROXY_V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
 PROXY_V1_MAX = 107  # the v1 line is at most 107 bytes with its CRLF
@@ -208,6 +223,12 @@ class TcpConnection:
             # SSLv2 SERVER-HELLO answering an SSLv2-format ClientHello.
             self.done = True
             return [record(self.pending.pop(0), sslv2_answer(frame=frame))]
+        if not self.pending and start.startswith(PLAINTEXT_STARTS):
+            # SSH or a plain HTTP request: a protocol that never turns into TLS later
+            # (HTTP CONNECT, which can, is not among these)
+            self.stats["tcp_plaintext_protocol"] += 1
+            self.not_tls = True
+            return []
         self._hold(side, seq, payload)
         self.probes_left -= 1
         if self.probes_left <= 0 and not self.pending:

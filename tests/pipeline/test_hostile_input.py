@@ -61,14 +61,36 @@ def test_endless_handshake_record_is_cut_at_the_limit() -> None:
 
 
 def test_non_tls_connection_is_given_up_after_the_probe_budget() -> None:
-    frames = [tcp_frame(b"", 99, flags=0x02, dport=80)]
+    # text lines that could precede a STARTTLS, but never do
+    frames = [tcp_frame(b"", 99, flags=0x02, dport=25)]
     seq = 100
     for _ in range(PROBE_SEGMENTS + 5):
-        frames.append(tcp_frame(b"GET / HTTP/1.1\r\n\r\n", seq, dport=80))
-        seq += 18
+        frames.append(tcp_frame(b"NOOP\r\n", seq, dport=25))
+        seq += 6
     records, d = run(frames)
     assert records == [] and d.stats["tcp_not_tls"] == 1 and not d.active
     assert d.stats["packets_fast_skipped"] == 5  # after giving up, each packet is one look-up
+
+
+def test_plain_http_request_is_given_up_at_once() -> None:
+    frames = [tcp_frame(b"", 99, flags=0x02, dport=80)]
+    frames += [tcp_frame(b"GET / HTTP/1.1\r\n\r\n", 100 + 18 * i, dport=80) for i in range(4)]
+    records, d = run(frames)
+    assert records == [] and d.stats["tcp_plaintext_protocol"] == 1
+    assert d.stats["packets_fast_skipped"] == 3
+
+
+def test_http_connect_preamble_then_tls_is_found() -> None:
+    ch = shared_client_hello()
+    frames = [tcp_frame(b"", 99, flags=0x02, dport=3128)]
+    connect = b"CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n"
+    frames.append(tcp_frame(connect, 100, dport=3128))
+    frames.append(
+        tcp_frame(b"HTTP/1.1 200 OK\r\n\r\n", 700, src=SERVER, dst=CLIENT, sport=3128, dport=40000)
+    )
+    frames.append(tcp_frame(ch, 100 + len(connect), dport=3128))
+    records, _ = run(frames)
+    assert [r.alpn_offered_raw for r in records] == [(b"h2", b"http/1.1")]
 
 
 def test_client_hello_after_a_starttls_preamble_is_found() -> None:
