@@ -12,8 +12,9 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from tshark_view import TsharkHello, TsharkView, norm_ip
+from tshark_view import TsharkHello, TsharkQuicClose, TsharkView, norm_ip
 
+from alpnsniff.quic.versions import version_name
 from alpnsniff.records import Handshake, Selection
 
 Key = tuple[str, int, str, int]  # client ip, client port, server ip, server port
@@ -31,6 +32,16 @@ SH_SELECTION = "sh_selection"  # SH without ALPN, yet the record's selection doe
 SH_EXTRA = "sh_extra"  # a record says "visible" where tshark shows no ServerHello ALPN
 ALERT_MISSING = "alert_missing"  # tshark shows the server's alert 120; the record has none
 ALERT_EXTRA = "alert_extra"  # the record says alert 120; tshark shows none from that server
+# QUIC only (compare_quic)
+RESTART = "restart"  # tshark's CH is the first of a connection alpnsniff restarted (Retry / VN):
+#   the record keeps the final ClientHello (frame: alpnsniff's, the final CH's)
+SUPERSEDED = "superseded"  # tshark shows a CH that a later record on its connection superseded
+QUIC_VERSION = "quic_version"  # the CH packet's version differs from the record's quic_version
+QUIC_CID = "quic_cid"  # the CH packet's DCID / SCID differ from quic_dcid / quic_scid
+CC_MISSING = "cc_missing"  # tshark shows the server's CONNECTION_CLOSE; the record disagrees
+CC_EXTRA = "cc_extra"  # the record says rejected / aborted; tshark shows no server CC there
+
+QUIC_ERROR_NO_ALPN = 0x178  # CRYPTO_ERROR (0x100) + TLS alert 120 no_application_protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,4 +258,186 @@ def compare_tcp(view: TsharkView, records: Sequence[Handshake]) -> Comparison:
     _compare_alerts(view, recs, cmp)
     for d in cmp.differences:
         cmp.counts["diff:" + d.kind] += 1
+    return cmp
+
+
+# --- QUIC ------------------------------------------------------------------------------------
+
+
+def _quic_version_name(wire: str) -> str:
+    """tshark's ``0x00000001`` as alpnsniff names it ("1", "draft-29", ...)."""
+    try:
+        return version_name(int(wire, 16))
+    except ValueError:
+        return wire
+
+
+def _compare_quic_pair(row: TsharkHello, rec: Handshake) -> list[Difference]:
+    out: list[Difference] = []
+    where = _fmt(_ch_key(row))
+    restarted = bool(rec.quic_restarts) and rec.frame > row.frame
+    if restarted:
+        out.append(
+            Difference(RESTART, rec.frame, f"{where}: tshark CH in frame {row.frame} (version "
+                       f"{row.quic_version}), alpnsniff's final CH in frame {rec.frame} after "
+                       f"{rec.quic_restarts} restart(s)")
+        )  # fmt: skip
+    elif row.frame != rec.frame:
+        out.append(Difference(FRAME, row.frame, f"{where}: alpnsniff frame {rec.frame}"))
+    if row.alpn != rec.alpn_offered_raw:
+        out.append(
+            Difference(
+                ALPN, row.frame, f"{where}: tshark {row.alpn!r}, alpnsniff {rec.alpn_offered_raw!r}"
+            )
+        )
+    if _comparable_sni(row.sni) and row.sni != rec.sni:
+        out.append(
+            Difference(SNI, row.frame, f"{where}: tshark {row.sni!r}, alpnsniff {rec.sni!r}")
+        )
+    if restarted:  # version and connection IDs are the first attempt's in tshark's row
+        return out
+    if _quic_version_name(row.quic_version) != rec.quic_version:
+        out.append(
+            Difference(QUIC_VERSION, row.frame, f"{where}: tshark {row.quic_version}, "
+                       f"alpnsniff {rec.quic_version!r}")
+        )  # fmt: skip
+    if (row.quic_dcid, row.quic_scid) != (rec.quic_dcid, rec.quic_scid):
+        out.append(
+            Difference(QUIC_CID, row.frame, f"{where}: tshark dcid {row.quic_dcid} scid "
+                       f"{row.quic_scid}, alpnsniff {rec.quic_dcid} {rec.quic_scid}")
+        )  # fmt: skip
+    return out
+
+
+def _compare_quic_server_hellos(
+    rows: Sequence[TsharkHello], recs: Sequence[Handshake], cmp: Comparison
+) -> None:
+    """Each ServerHello tshark shows is some record's answer: ``encrypted`` (or ``decrypted``),
+    ``retried`` for a HelloRetryRequest, ``visible`` only where the SH itself carries ALPN."""
+    by_server: dict[tuple[Key, int], list[Handshake]] = {}
+    for rec in recs:
+        if rec.server_frame is not None:
+            by_server.setdefault((_rec_key(rec), rec.server_frame), []).append(rec)
+    claimed: set[int] = set()
+    for row in rows:
+        key = _sh_key(row)
+        where = _fmt(key)
+        cands = by_server.get((key, row.frame), [])
+        cmp.counts["quic_sh_compared"] += 1
+        if not cands:
+            cmp.differences.append(
+                Difference(SH_MISSING, row.frame, f"{where}: tshark {row.name}, no record with "
+                           f"server_frame {row.frame}")
+            )  # fmt: skip
+            continue
+        for rec in cands:
+            claimed.add(id(rec))
+            if row.is_hrr:
+                good = rec.selection == Selection.RETRIED
+            elif row.alpn:
+                good = rec.selection == Selection.VISIBLE and (rec.alpn_selected_raw,) == row.alpn
+            else:
+                good = rec.selection in (Selection.ENCRYPTED, Selection.DECRYPTED)
+            if good:
+                cmp.counts["quic_sh_equal"] += 1
+            else:
+                cmp.differences.append(
+                    Difference(SH_SELECTION, row.frame, f"{where}: tshark {row.name} ALPN "
+                               f"{row.alpn!r}, alpnsniff {rec.selection.value} "
+                               f"{rec.alpn_selected_raw!r}")
+                )  # fmt: skip
+    answered = (Selection.ENCRYPTED, Selection.DECRYPTED, Selection.RETRIED, Selection.VISIBLE)
+    for rec in recs:
+        if rec.selection in answered and id(rec) not in claimed:
+            cmp.differences.append(
+                Difference(SH_EXTRA, rec.server_frame or rec.frame, f"{_fmt(_rec_key(rec))}: "
+                           f"alpnsniff {rec.selection.value}, tshark shows no ServerHello there")
+            )  # fmt: skip
+
+
+def _expected_close(close: TsharkQuicClose) -> tuple[Selection, int | None]:
+    if close.tls_alert == 120:
+        return Selection.REJECTED, 120
+    return Selection.ABORTED, close.tls_alert
+
+
+def _compare_quic_closes(
+    closes: Sequence[TsharkQuicClose], recs: Sequence[Handshake], cmp: Comparison
+) -> None:
+    """A server's CONNECTION_CLOSE in its Initial, before any ServerHello, is the record's
+    answer: CRYPTO_ERROR 0x178 (alert 120) means ``rejected``, anything else ``aborted``."""
+    by_key: dict[Key, list[Handshake]] = {}
+    for rec in recs:
+        by_key.setdefault(_rec_key(rec), []).append(rec)
+    server_closes: set[tuple[Key, int]] = set()
+    for close in closes:
+        key = (norm_ip(close.dst), close.dport, norm_ip(close.src), close.sport)
+        conn = by_key.get(key)
+        if not conn:
+            continue  # from a client, or a connection with no record (judged as a CH elsewhere)
+        server_closes.add((key, close.frame))
+        hit = [r for r in conn if r.server_frame == close.frame]
+        if not hit and any(r.server_frame is not None and r.server_frame < close.frame
+                           for r in conn):  # fmt: skip
+            continue  # the connection was answered (ServerHello) before it closed
+        cmp.counts["quic_cc_compared"] += 1
+        selection, alert = _expected_close(close)
+        if any(r.selection == selection and r.alert == alert for r in hit):
+            cmp.counts["quic_cc_equal"] += 1
+        else:
+            got = [(r.frame, r.selection.value, r.alert, r.server_frame) for r in conn]
+            cmp.differences.append(
+                Difference(CC_MISSING, close.frame, f"{_fmt(key)}: tshark CONNECTION_CLOSE error "
+                           f"0x{close.error_code:x} alert {close.tls_alert}, alpnsniff {got}")
+            )  # fmt: skip
+    for key, conn in by_key.items():
+        for rec in conn:
+            if rec.selection not in (Selection.REJECTED, Selection.ABORTED):
+                continue
+            if (key, rec.server_frame) not in server_closes:
+                cmp.differences.append(
+                    Difference(CC_EXTRA, rec.server_frame or rec.frame, f"{_fmt(key)}: alpnsniff "
+                               f"{rec.selection.value} alert {rec.alert}, tshark shows no "
+                               "CONNECTION_CLOSE from the server there")
+                )  # fmt: skip
+
+
+def compare_quic(view: TsharkView, records: Sequence[Handshake]) -> Comparison:
+    """Every difference between tshark's QUIC rows (TLS in CRYPTO frames of Initials tshark
+    decrypted) and alpnsniff's QUIC records. Counts use ``quic_``-prefixed keys."""
+    cmp = Comparison()
+    recs = [r for r in records if r.transport == "quic"]
+    ch_rows = [r for r in view.quic if r.hs_type == 1]
+    cmp.counts["quic_ch_compared"] = len(ch_rows)
+    pairs, missing, extra = _pair_client_hellos(ch_rows, recs)
+    for row, rec in pairs:
+        diffs = _compare_quic_pair(row, rec)
+        cmp.counts["quic_ch_differing" if diffs else "quic_ch_equal"] += 1
+        cmp.differences.extend(diffs)
+    for row in missing:
+        later = [r for r in recs if _rec_key(r) == _ch_key(row) and r.frame > row.frame]
+        if any(r.quic_restarts for r in later):
+            cmp.counts["quic_ch_superseded"] += 1
+            cmp.differences.append(
+                Difference(SUPERSEDED, row.frame, f"{_fmt(_ch_key(row))}: tshark CH ALPN "
+                           f"{row.alpn!r}; alpnsniff's record in frame {later[0].frame} "
+                           f"superseded it ({later[0].quic_restarts} restart(s))")
+            )  # fmt: skip
+            continue
+        cmp.counts["quic_ch_missing"] += 1
+        cmp.differences.append(
+            Difference(MISSING, row.frame, f"{_fmt(_ch_key(row))}: tshark CH ALPN {row.alpn!r} "
+                       f"version {row.quic_version} (frames {row.reasm_frames}), no record")
+        )  # fmt: skip
+    for rec in extra:
+        cmp.counts["quic_ch_extra"] += 1
+        cmp.differences.append(
+            Difference(EXTRA, rec.frame, f"{_fmt(_rec_key(rec))}: alpnsniff ALPN "
+                       f"{rec.alpn_offered_raw!r} version {rec.quic_version} restarts "
+                       f"{rec.quic_restarts}, tshark shows no ClientHello")
+        )  # fmt: skip
+    _compare_quic_server_hellos([r for r in view.quic if r.hs_type == 2], recs, cmp)
+    _compare_quic_closes(view.quic_closes, recs, cmp)
+    for d in cmp.differences:
+        cmp.counts["quic_diff:" + d.kind] += 1
     return cmp

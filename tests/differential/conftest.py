@@ -30,6 +30,23 @@ SUMMARY_KEYS = (
     ("unexplained", "differences NOT explained (failures)"),
 )
 
+# The QUIC comparison's lines (keys of the tally, see test_quic_vs_tshark.py / compare_quic).
+QUIC_SUMMARY_KEYS = (
+    ("quic_files", "capture files with QUIC (either side)"),
+    ("quic_ch_compared", "QUIC ClientHellos tshark decrypts (compared)"),
+    ("quic_ch_equal", "  equal (frame, offer list, SNI, version, CIDs)"),
+    ("quic_ch_differing", "  differing (restarts included)"),
+    ("quic_ch_superseded", "  superseded by a later ClientHello (Retry / VN)"),
+    ("quic_ch_missing", "  missing in alpnsniff"),
+    ("quic_ch_extra", "QUIC ClientHellos only alpnsniff reports (extra)"),
+    ("quic_sh_compared", "QUIC ServerHellos tshark shows (compared)"),
+    ("quic_sh_equal", "  equal (record answered there: encrypted / decrypted)"),
+    ("quic_cc_compared", "server CONNECTION_CLOSE in an Initial (compared)"),
+    ("quic_cc_equal", "  equal (0x178: rejected + alert 120; other: aborted)"),
+    ("quic_known", "differences explained by the QUIC KNOWN table"),
+    ("quic_unexplained", "differences NOT explained (failures)"),
+)
+
 
 @pytest.fixture(scope="session")
 def tshark_cache() -> Iterator[TsharkCache]:
@@ -53,9 +70,16 @@ def pytest_terminal_summary(
     if not tally:
         return
     write = terminalreporter.write_line
-    terminalreporter.write_sep("-", "alpnsniff vs tshark 4.0.17 (TLS over TCP)")
-    for key, label in SUMMARY_KEYS:
-        write(f"{label:<58} {tally.get(key, 0):>6}")
-    reasons = sorted(k for k in tally if k.startswith("diff:"))
-    for key in reasons:
-        write(f"  difference {key[5:]:<45} {tally[key]:>6}")
+    if "files" in tally:
+        terminalreporter.write_sep("-", "alpnsniff vs tshark 4.0.17 (TLS over TCP)")
+        for key, label in SUMMARY_KEYS:
+            write(f"{label:<58} {tally.get(key, 0):>6}")
+        reasons = sorted(k for k in tally if k.startswith("diff:"))
+        for key in reasons:
+            write(f"  difference {key[5:]:<45} {tally[key]:>6}")
+    if "quic_files_scanned" in tally:
+        terminalreporter.write_sep("-", "alpnsniff vs tshark 4.0.17 (QUIC)")
+        for key, label in QUIC_SUMMARY_KEYS:
+            write(f"{label:<58} {tally.get(key, 0):>6}")
+        for key in sorted(k for k in tally if k.startswith("quic_diff:")):
+            write(f"  difference {key[10:]:<45} {tally[key]:>6}")

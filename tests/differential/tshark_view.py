@@ -48,7 +48,10 @@ HELLO_FILTER = (
     ' || gquic.tag == "CHLO"'
 )
 ALERT_FILTER = "tls.alert_message.desc == 120"
-DISPLAY_FILTER = f"{HELLO_FILTER} || {ALERT_FILTER}"
+# QUIC CONNECTION_CLOSE frames tshark can read without keys (those in Initial packets):
+# 0x1c transport (CRYPTO_ERROR 0x178 = TLS alert 120 no_application_protocol), 0x1d application.
+QUIC_CLOSE_FILTER = "quic.frame_type == 0x1c || quic.frame_type == 0x1d"
+DISPLAY_FILTER = f"{HELLO_FILTER} || {ALERT_FILTER} || {QUIC_CLOSE_FILTER}"
 
 # Per-file extra arguments: a copy of corpus/tools/tshark_overrides.tsv (file name -> args).
 OVERRIDES: dict[str, tuple[str, ...]] = {
@@ -90,6 +93,8 @@ class TsharkHello:
     name: str = ""  # tshark's message name ("Client Hello", "Hello Retry Request", ...)
     legacy_version: int = 0  # tls.handshake.version (0x0303 ...)
     supported_versions: tuple[int, ...] = ()  # in wire order, GREASE included
+    quic_dcid: str = ""  # QUIC: DCID / SCID (hex) of the packet that completed the message
+    quic_scid: str = ""
 
     @property
     def tls13(self) -> bool:
@@ -122,6 +127,22 @@ class TsharkAlert:
 
 
 @dataclass(frozen=True, slots=True)
+class TsharkQuicClose:
+    """A QUIC CONNECTION_CLOSE frame tshark decrypted (Initial packets: no keys needed)."""
+
+    frame: int
+    src: str
+    dst: str
+    sport: int
+    dport: int
+    frame_type: int  # 0x1c (transport error) or 0x1d (application error)
+    error_code: int  # 0x178 = CRYPTO_ERROR carrying TLS alert 120
+    tls_alert: int | None  # quic.cc.error_code.tls_alert, for CRYPTO_ERROR (0x100-0x1ff)
+    quic_version: str  # of the packet that carried it ("0x00000001" ...)
+    quic_dcid: str
+
+
+@dataclass(frozen=True, slots=True)
 class TsharkView:
     """Everything tshark showed for one capture."""
 
@@ -131,6 +152,7 @@ class TsharkView:
     returncode: int
     stderr: str
     pdml_complete: bool  # False when tshark stopped mid-document (damaged capture)
+    quic_closes: tuple[TsharkQuicClose, ...] = ()  # CONNECTION_CLOSE frames in QUIC Initials
 
     @property
     def tcp(self) -> list[TsharkHello]:
@@ -224,6 +246,8 @@ class _Ctx:
     dport: int = 0
     stream: int | None = None
     quic_version: str = ""
+    quic_dcid: str = ""
+    quic_scid: str = ""
     segs: list[str] = field(default_factory=list)
     qfrags: list[str] = field(default_factory=list)
     hsfrags: list[str] = field(default_factory=list)
@@ -291,6 +315,8 @@ def _hello(el: ET.Element, pfx: str, ctx: _Ctx, sslv2: bool) -> TsharkHello | No
         name=showname.replace("Handshake Protocol: ", "").replace(" Record Layer:", ""),
         legacy_version=_child_int(el, pfx + ".handshake.version"),
         supported_versions=tuple(versions),
+        quic_dcid=ctx.quic_dcid if ctx.proto == "quic" else "",
+        quic_scid=ctx.quic_scid if ctx.proto == "quic" else "",
     )
 
 
@@ -311,7 +337,28 @@ def _alert(el: ET.Element, ctx: _Ctx) -> TsharkAlert | None:
     )
 
 
-def _walk(el: ET.Element, ctx: _Ctx, hellos: list[TsharkHello], alerts: list[TsharkAlert]) -> None:
+def _quic_close(el: ET.Element, ctx: _Ctx) -> TsharkQuicClose | None:
+    """A ``quic.frame`` element that is a CONNECTION_CLOSE, else None."""
+    ftype = _child_show(el, "quic.frame_type")
+    if ftype not in ("28", "29"):
+        return None
+    alert = _child_show(el, "quic.cc.error_code.tls_alert")
+    code = _child_show(el, "quic.cc.error_code") or _child_show(el, "quic.cc.error_code.app")
+    return TsharkQuicClose(
+        frame=ctx.frame, src=ctx.src, dst=ctx.dst, sport=ctx.sport, dport=ctx.dport,
+        frame_type=int(ftype), error_code=int(code) if code and code.isdigit() else -1,
+        tls_alert=int(alert) if alert and alert.isdigit() else None,
+        quic_version=ctx.quic_version, quic_dcid=ctx.quic_dcid,
+    )  # fmt: skip
+
+
+def _walk(
+    el: ET.Element,
+    ctx: _Ctx,
+    hellos: list[TsharkHello],
+    alerts: list[TsharkAlert],
+    closes: list[TsharkQuicClose] | None = None,
+) -> None:
     # TLS handshake-fragment reassembly info is a sibling of the reassembled handshake element.
     saved = ctx.hsfrags
     for ch in el:
@@ -329,6 +376,7 @@ def _walk(el: ET.Element, ctx: _Ctx, hellos: list[TsharkHello], alerts: list[Tsh
                 ctx.segs, ctx.qfrags, ctx.hsfrags = [], [], []
             elif n == "quic":
                 ctx.proto, ctx.quic_version = "quic", ""
+                ctx.quic_dcid = ctx.quic_scid = ""
                 ctx.qfrags = [
                     d.get("show", "")
                     for d in ch.iter("field")
@@ -351,6 +399,14 @@ def _walk(el: ET.Element, ctx: _Ctx, hellos: list[TsharkHello], alerts: list[Tsh
                 ctx.stream = int(show)
             elif n == "quic.version" and not ctx.quic_version:
                 ctx.quic_version = show
+            elif n == "quic.dcid":
+                ctx.quic_dcid = ch.get("value", "")
+            elif n == "quic.scid":
+                ctx.quic_scid = ch.get("value", "")
+            elif n == "quic.frame" and (close := _quic_close(ch, ctx)) is not None:
+                if closes is not None:
+                    closes.append(close)
+                continue
             elif n in ("tcp.segments", "tls.segments"):
                 ctx.segs = [
                     d.get("show", "")
@@ -372,7 +428,7 @@ def _walk(el: ET.Element, ctx: _Ctx, hellos: list[TsharkHello], alerts: list[Tsh
                 if alert is not None:
                     alerts.append(alert)
                 continue
-        _walk(ch, ctx, hellos, alerts)
+        _walk(ch, ctx, hellos, alerts, closes)
     ctx.hsfrags = saved
 
 
@@ -394,8 +450,11 @@ def _gquic(el: ET.Element, ctx: _Ctx, hellos: list[TsharkHello]) -> None:
     )  # fmt: skip
 
 
-def parse_pdml(stream: IO[bytes]) -> tuple[list[TsharkHello], list[TsharkAlert], bool]:
-    """Rows from a PDML document; the flag is False when the document ended early."""
+def parse_pdml(
+    stream: IO[bytes], closes: list[TsharkQuicClose] | None = None
+) -> tuple[list[TsharkHello], list[TsharkAlert], bool]:
+    """Rows from a PDML document; the flag is False when the document ended early.
+    QUIC CONNECTION_CLOSE frames are appended to ``closes`` when it is given."""
     hellos: list[TsharkHello] = []
     alerts: list[TsharkAlert] = []
     root: ET.Element | None = None
@@ -415,7 +474,7 @@ def parse_pdml(stream: IO[bytes]) -> tuple[list[TsharkHello], list[TsharkAlert],
                 ),
                 0,
             )
-            _walk(el, _Ctx(frame=frame), hellos, alerts)
+            _walk(el, _Ctx(frame=frame), hellos, alerts, closes)
             if root is not None:
                 root.clear()  # keep memory flat on big captures
     except ET.ParseError:
@@ -451,7 +510,8 @@ def run_tshark(path: Path) -> TsharkView:
             ) as proc,
         ):
             assert proc.stdout is not None
-            hellos, alerts, complete = parse_pdml(proc.stdout)
+            closes: list[TsharkQuicClose] = []
+            hellos, alerts, complete = parse_pdml(proc.stdout, closes)
             proc.stdout.read()  # drain whatever follows a parse error
             rc = proc.wait(timeout=TSHARK_TIMEOUT_S)
             err.seek(0)
@@ -463,6 +523,7 @@ def run_tshark(path: Path) -> TsharkView:
         returncode=rc,
         stderr=stderr,
         pdml_complete=complete,
+        quic_closes=tuple(closes),
     )
 
 
