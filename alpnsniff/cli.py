@@ -66,6 +66,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     read.add_argument("-q", "--quiet", action="store_true", help="no summary on stderr")
     read.add_argument(
+        "--stats", metavar="FILE",
+        help="write every count of the run (packets, skips by reason, evictions) as JSON",
+    )
+    read.add_argument(
         "-j",
         "--jobs",
         default="auto",
@@ -191,6 +195,7 @@ def cmd_read(args: argparse.Namespace) -> int:
                 assert result.capture is not None
                 cs = result.capture
                 run_stats = result.stats
+                run_stats.pop("packets", None)  # counted from cs below, as for one process
             else:
                 dissector = Dissector()
                 with source:
@@ -225,6 +230,13 @@ def cmd_read(args: argparse.Namespace) -> int:
     finally:
         if out is not None:
             out.close()
+    if args.stats:
+        import json
+        import resource
+
+        stats["peak_rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        with open(args.stats, "w", encoding="utf-8") as f:
+            json.dump(dict(sorted(stats.items())), f, indent=1)
     if captures and (args.format == "summary" or not args.quiet):
         stream = sys.stdout if args.format == "summary" else sys.stderr
         for line in summary.lines(stats, captures=captures):

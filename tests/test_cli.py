@@ -126,3 +126,33 @@ def test_csv_cells_cannot_run_as_formulas() -> None:
     assert csv_cell("sni", "=cmd|'/c calc'!A1") == "\\x3dcmd|'/c calc'!A1"
     assert csv_cell("alpn_offered", ["h2", "+x", "@y"]) == "h2 \\x2bx \\x40y"
     assert csv_cell("client_ip", "-1") == "-1"  # not from the wire: left alone
+
+
+def test_stats_json_and_parallel_jobs_agree(tmp_path: Path) -> None:
+    path = str(shared_file("corpus", "pcaps", "ipfixprobe__tls.pcap"))
+    outs = {}
+    for jobs in ("1", "2"):
+        stats = tmp_path / f"stats{jobs}.json"
+        rows = tmp_path / f"rows{jobs}.ndjson"
+        assert (
+            main(
+                [
+                    "read",
+                    path,
+                    "-f",
+                    "ndjson",
+                    "-o",
+                    str(rows),
+                    "-q",
+                    "-j",
+                    jobs,
+                    "--stats",
+                    str(stats),
+                ]
+            )
+            == 0
+        )
+        counts = json.loads(stats.read_text())
+        assert counts["packets"] == 206
+        outs[jobs] = sorted(rows.read_text().splitlines())
+    assert outs["1"] == outs["2"] and len(outs["1"]) == 29

@@ -25,7 +25,7 @@ SUMMARY_KEYS = (
     ("sh_selection_equal", "  record selection fits (none / encrypted / retried)"),
     ("alert120_compared", "alerts 120 from the server tshark shows (compared)"),
     ("alert120_equal", "  equal (record: alert 120, selection rejected)"),
-    ("udp_rows_excluded", "QUIC/DTLS/gQUIC rows excluded (UDP, out of scope)"),
+    ("udp_rows_excluded", "QUIC/DTLS/gQUIC rows excluded (UDP; QUIC compared below)"),
     ("known", "differences explained by the KNOWN_DIFFERENCES table"),
     ("unexplained", "differences NOT explained (failures)"),
 )
