@@ -64,6 +64,11 @@ class Summary:
             f"{captures} capture(s), {stats['packets']:,} packets, "
             f"{self.handshakes:,} handshakes" + (f" ({transports})" if transports else "")
         )
+        if not self.offer_base and self.ech_left_out:
+            out.append(
+                f"offered: all {self.ech_left_out:,} ClientHellos carry ECH and are left out "
+                "of the shares; --include-ech counts them"
+            )
         if self.offer_base:
             head = f"offered (share of {self.offer_base:,} ClientHellos"
             if self.ech_left_out:
