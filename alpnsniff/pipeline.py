@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from .capture import CaptureStats, open_capture
 from .net.decode import PacketDecoder
 from .net.segment import Segment
-from .quic.versions import looks_like_quic_long_header
+from .quic.versions import looks_like_quic_long_header, version_info
 from .quicflow import QuicFlow
 from .records import Handshake
 from .tcpflow import TcpConnection
@@ -83,9 +83,10 @@ class Dissector:
         self.skip_young: dict[bytes, int] = {}
         self.skip_old: dict[bytes, int] = {}
         self.quic_active: dict[bytes, QuicFlow] = {}
-        self.udp_skip: set[bytes] = (
-            set()
-        )  # UDP flows known not to be QUIC, or whose facts are known
+        self.udp_skip: set[bytes] = set()  # UDP flows known not to be QUIC
+        # QUIC connections whose facts are known: client key -> the DCIDs its client used or
+        # may use, server key -> None. A client Initial with another DCID opens a new one.
+        self.quic_done: dict[bytes, frozenset[bytes] | None] = {}
         self.frame = 0
         self.last_sweep = 0
         self.errors: list[str] = []  # the first MAX_ERRORS_KEPT dissection errors, for the report
@@ -264,6 +265,11 @@ class Dissector:
         out: list[Handshake] = []
         if ts_ns - self.last_sweep > SWEEP_INTERVAL_NS:
             out.extend(self._sweep(ts_ns))
+        if key in self.quic_done:
+            if not self._quic_reopens(key, payload):
+                stats["quic_packets_after_facts"] += 1
+                return out
+            stats["quic_5tuple_reuse"] += 1
         flow = self.quic_active.get(key)
         if flow is None:
             if not looks_like_quic_long_header(payload):
@@ -289,14 +295,34 @@ class Dissector:
         udp_skip.add(key)
         udp_skip.add(rkey)
 
+    def _quic_reopens(self, key: bytes, payload: bytes) -> bool:
+        """A client Initial with a new DCID on the 5-tuple of a finished QUIC connection."""
+        known = self.quic_done[key]
+        if known is None or len(payload) < 7:
+            return False  # the server's side, or too short for a long header
+        info = version_info(int.from_bytes(payload[1:5], "big"))
+        if info is None or payload[0] & 0x30 != info.initial_type_bits:
+            return False
+        dcid = payload[6 : 6 + payload[5]]
+        if dcid in known:
+            return False  # a late Initial (an ACK, a retransmission) of the finished connection
+        self.quic_done.pop(key, None)
+        self.quic_done.pop(_reverse_key(key), None)
+        return True
+
     def _retire_quic(self, flow: QuicFlow, *, judged: bool = True) -> list[Handshake]:
-        """Forget a QUIC flow; ``judged`` (facts known) puts its keys in the UDP skip set."""
+        """Forget a QUIC flow; ``judged`` (facts known) remembers it as done."""
         key = flow.client_key
         rkey = _reverse_key(key)
         self.quic_active.pop(key, None)
         self.quic_active.pop(rkey, None)
         if judged:
-            self._skip_udp(key, rkey)
+            done = self.quic_done
+            if len(done) >= SKIP_GENERATION:
+                done.clear()
+                self.stats["quic_done_set_cleared"] += 1
+            done[key] = frozenset(flow.known_dcids)
+            done[rkey] = None
         return flow.flush()
 
     def _unskip(self, key: bytes) -> None:

@@ -42,6 +42,9 @@ class QuicFlow:
         "conn",
         "done",
         "ends",
+        "expect_restart",
+        "first_dcid",
+        "known_dcids",
         "last_ts",
         "pending",
         "restarts",
@@ -56,6 +59,11 @@ class QuicFlow:
         self.pending: Offer | None = None
         self.restarts = 0
         self.retry = False  # a HelloRetryRequest was answered: the next ClientHello follows it
+        self.expect_restart = False  # a Retry or Version Negotiation came: a new attempt follows
+        self.first_dcid: bytes | None = None  # DCID of the client's first Initial (RFC 9000 §7.3)
+        # every DCID the client may use in this connection's Initials: its first, a Retry's
+        # SCID, the server's SCID (the client switches to it after the server's first Initial)
+        self.known_dcids: set[bytes] = set()
         self.done = False
         self.last_ts = 0
         self.stats = stats
@@ -67,7 +75,7 @@ class QuicFlow:
         stats = self.stats
         for event in self.conn.receive_datagram(seg.payload, from_client=from_client, ts_ns=ts_ns):
             if isinstance(event, ClientHelloEvent):
-                self._client_hello(event, frame, ts_ns)
+                out.extend(self._client_hello(event, frame, ts_ns))
             elif isinstance(event, ServerHelloEvent):
                 out.extend(self._server_hello(event, frame))
             elif isinstance(event, ConnectionCloseEvent):
@@ -84,25 +92,40 @@ class QuicFlow:
                 stats["quic_connection_closes"] += 1
             elif isinstance(event, RetryEvent):
                 stats["quic_retries"] += 1
+                self.known_dcids.add(event.scid)
+                self.expect_restart = True
             elif isinstance(event, VersionNegotiationEvent):
                 stats["quic_version_negotiations"] += 1
+                self.expect_restart = True
             elif isinstance(event, QuicSkipped):
                 stats["quic_skipped_" + event.reason] += 1
             if self.done:
                 break
         return out
 
-    def _client_hello(self, event: ClientHelloEvent, frame: int, ts_ns: int) -> None:
+    def _client_hello(self, event: ClientHelloEvent, frame: int, ts_ns: int) -> list[Handshake]:
         try:
             ch = parse_client_hello(event.message[HANDSHAKE_HEADER:])
         except DissectError as err:
             self.stats["quic_client_hello_" + err.reason] += 1
-            return
+            return []
         self.stats["quic_client_hellos"] += 1
+        out: list[Handshake] = []
         if self.pending is not None and not self.retry:
-            # a new attempt (after Retry or Version Negotiation): this ClientHello replaces it
-            self.restarts += 1
-            self.stats["quic_client_hellos_superseded"] += 1
+            if self.expect_restart:
+                # a new attempt after Retry or Version Negotiation: this ClientHello replaces it
+                self.restarts += 1
+                self.stats["quic_client_hellos_superseded"] += 1
+            else:
+                # a new DCID without Retry or VN: another connection on the same 5-tuple; the
+                # unanswered one is reported on its own
+                out.extend(self.flush())
+                self.restarts = 0
+                self.first_dcid = None
+        self.expect_restart = False
+        if self.first_dcid is None:
+            self.first_dcid = event.original_dcid
+        self.known_dcids.add(event.original_dcid)
         self.pending = Offer(
             self.ends,
             ts_ns,
@@ -111,10 +134,11 @@ class QuicFlow:
             ch,
             hello_retry=self.retry,
             quic_version=version_name(event.version),
-            quic_dcid=event.original_dcid,
+            quic_dcid=self.first_dcid,
             quic_scid=event.scid,
             quic_restarts=self.restarts,
         )
+        return out
 
     def _server_hello(self, event: ServerHelloEvent, frame: int) -> list[Handshake]:
         offer = self.pending
@@ -127,6 +151,7 @@ class QuicFlow:
             self.stats["quic_server_hello_" + err.reason] += 1
             return []
         self.pending = None
+        self.known_dcids.add(event.scid)
         answer = server_hello_answer(offer, sh, frame=frame)
         if sh.is_hrr:
             self.retry = True

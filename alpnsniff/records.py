@@ -57,7 +57,7 @@ class Handshake:
     violation: str | None  # protocol violation seen in the server's answer, else None
     server_frame: int | None  # frame that completed the server's answer
     quic_version: str | None = None  # QUIC only: "1", "2", "draft-29", …
-    quic_dcid: str | None = None  # QUIC: the client's original Destination Connection ID, hex
+    quic_dcid: str | None = None  # QUIC: DCID of the client's first Initial (RFC 9000 §7.3 "original"), hex
     quic_scid: str | None = None  # QUIC: the client's Source Connection ID, hex
     quic_restarts: int | None = (
         None  # QUIC: ClientHellos superseded after Retry / Version Negotiation
