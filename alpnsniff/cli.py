@@ -151,9 +151,9 @@ def _packets_with_progress(
             yield item
 
 
-def _want_progress(mode: str, name: str, quiet: bool) -> int:
+def _want_progress(mode: str, name: str) -> int:
     """The file size to show progress against, or 0 for no bar."""
-    if mode == "never" or quiet or name == "-":
+    if mode == "never" or name == "-":
         return 0
     try:
         size = os.path.getsize(name)
@@ -200,7 +200,7 @@ def cmd_read(args: argparse.Namespace) -> int:
                 dissector = Dissector()
                 with source:
                     packets: Iterator[tuple[int, int, bytes]] = source.packets()
-                    size = _want_progress(args.progress, name, args.quiet)
+                    size = _want_progress(args.progress, name)
                     if size:
                         packets = _packets_with_progress(packets, size, os.path.basename(name))
                     records = dissect(packets, dissector)

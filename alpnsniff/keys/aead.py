@@ -27,6 +27,7 @@ __all__ = [
     "DecryptFailed",
     "Tls13Suite",
     "TrafficKeys",
+    "check_secret",
     "hkdf_expand_label",
     "tls13_suite",
     "traffic_keys",
@@ -75,7 +76,7 @@ class Tls13Suite:
     key_length: int
     #: AEAD tag length in bytes.
     tag_length: int
-    #: Builds the AEAD object from a key.
+    #: The AEAD class (None: AES-CCM with an 8-byte tag, built by :meth:`make_aead`).
     aead: type[AESGCM] | type[ChaCha20Poly1305] | type[AESCCM] | None
     #: QUIC header protection (RFC 9001 §5.4.3, §5.4.4): "aes" or "chacha20".
     header_protection: str
@@ -88,8 +89,11 @@ class Tls13Suite:
         return self.aead(key)
 
 
+_AeadClass = type[AESGCM] | type[ChaCha20Poly1305] | type[AESCCM] | None
+
+
 def _suite(
-    code: int, name: str, hash_name: str, key_length: int, tag_length: int, aead: object
+    code: int, name: str, hash_name: str, key_length: int, tag_length: int, aead: _AeadClass
 ) -> Tls13Suite:
     return Tls13Suite(
         code=code,
@@ -98,7 +102,7 @@ def _suite(
         hash_length=_HASH_LENGTHS[hash_name],
         key_length=key_length,
         tag_length=tag_length,
-        aead=aead,  # type: ignore[arg-type]  # one of the three classes, or None for CCM_8
+        aead=aead,
         header_protection="chacha20" if aead is ChaCha20Poly1305 else "aes",
         quic_ok=tag_length == 16,
     )
@@ -121,7 +125,9 @@ def tls13_suite(code: int, *, layer: str = LAYER) -> Tls13Suite:
     """The suite for ``code``; :class:`Unsupported` for anything not in RFC 8446 B.4."""
     suite = TLS13_SUITES.get(code)
     if suite is None:
-        raise Unsupported(f"TLS 1.3 cipher suite 0x{code:04x} is not one this tool decrypts", layer=layer)
+        raise Unsupported(
+            f"TLS 1.3 cipher suite 0x{code:04x} is not one this tool decrypts", layer=layer
+        )
     return suite
 
 
@@ -136,9 +142,7 @@ def hkdf_expand_label(
     if not 0 < length <= 255 * hash_length:
         raise ValueError(f"HKDF-Expand of {length} bytes")  # a programming error
     full = b"tls13 " + label
-    info = (
-        length.to_bytes(2, "big") + bytes((len(full),)) + full + bytes((len(context),)) + context
-    )
+    info = length.to_bytes(2, "big") + bytes((len(full),)) + full + bytes((len(context),)) + context
     out = b""
     block = b""
     i = 1

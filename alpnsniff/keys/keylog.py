@@ -173,7 +173,9 @@ class KeyLog:
         counts = self._counts
         counts["lines"] += 1
         if len(raw) > MAX_LINE_LENGTH:
-            return self._malformed(source, number, f"line of {len(raw)} bytes (limit {MAX_LINE_LENGTH})")
+            return self._malformed(
+                source, number, f"line of {len(raw)} bytes (limit {MAX_LINE_LENGTH})"
+            )
         line = raw.decode("ascii", "replace").strip()
         if not line:
             counts["blank"] += 1
@@ -207,7 +209,9 @@ class KeyLog:
                     source, number, f"{label}: secret of {n} bytes, expected {MASTER_SECRET_LENGTH}"
                 )
         elif n not in TLS13_SECRET_LENGTHS:
-            return self._malformed(source, number, f"{label}: secret of {n} bytes, expected 32 or 48")
+            return self._malformed(
+                source, number, f"{label}: secret of {n} bytes, expected 32 or 48"
+            )
         return self._store(bytes.fromhex(cr_hex), field, bytes.fromhex(secret_hex))
 
     def _store(self, client_random: bytes, field: str, secret: bytes) -> int:

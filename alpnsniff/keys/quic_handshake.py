@@ -107,7 +107,9 @@ class HandshakePacketKeys:
         return chacha.update(_MASK_ZEROS)
 
 
-def handshake_packet_keys(suite: Tls13Suite, secret: bytes, label_prefix: bytes) -> HandshakePacketKeys:
+def handshake_packet_keys(
+    suite: Tls13Suite, secret: bytes, label_prefix: bytes
+) -> HandshakePacketKeys:
     """RFC 9001 §5.1: key, iv and hp from a traffic secret with the version's labels."""
     traffic = traffic_keys(
         suite, secret, key_label=label_prefix + b" key", iv_label=label_prefix + b" iv"
