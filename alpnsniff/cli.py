@@ -66,7 +66,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     read.add_argument("-q", "--quiet", action="store_true", help="no summary on stderr")
     read.add_argument(
-        "--stats", metavar="FILE",
+        "--stats",
+        metavar="FILE",
         help="write every count of the run (packets, skips by reason, evictions) as JSON",
     )
     read.add_argument(
