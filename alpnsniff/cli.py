@@ -10,6 +10,7 @@ Exit status (for scripts):
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 from collections import Counter
@@ -189,7 +190,15 @@ def cmd_read(args: argparse.Namespace) -> int:
             jobs = auto_jobs(name) if args.jobs == "auto" else int(args.jobs)
             if jobs > 1:
                 source.close()
-                result = analyze_parallel(name, jobs)  # records come sorted by frame
+                size = _want_progress(args.progress, name)
+                watch = (
+                    functools.partial(
+                        _packets_with_progress, total=size, label=os.path.basename(name)
+                    )
+                    if size
+                    else None
+                )
+                result = analyze_parallel(name, jobs, watch=watch)  # records sorted by frame
                 for h in result.handshakes:
                     summary.add(h)
                     rows.add(name, h)

@@ -13,10 +13,11 @@ import multiprocessing as mp
 import os
 import resource
 from collections import Counter
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 
 from .capture import open_capture
-from .pipeline import RunResult, analyze_file
+from .pipeline import Packets, RunResult, analyze_file
 
 # Below this size the second process costs more (fork, a second read) than it saves.
 PARALLEL_MIN_BYTES = 64 * 1024 * 1024
@@ -48,10 +49,18 @@ def _worker(path: str, shard: int, shards: int, conn: Connection) -> None:
         conn.close()
 
 
-def analyze_parallel(path: str | os.PathLike[str], jobs: int) -> RunResult:
-    """:func:`analyze_file` over ``jobs`` processes; the same records and counts, merged."""
+def analyze_parallel(
+    path: str | os.PathLike[str],
+    jobs: int,
+    *,
+    watch: Callable[[Packets], Packets] | None = None,
+) -> RunResult:
+    """:func:`analyze_file` over ``jobs`` processes; the same records and counts, merged.
+
+    ``watch`` wraps this process's packet stream (every process reads every packet).
+    """
     if jobs <= 1:
-        return analyze_file(path)
+        return analyze_file(path, watch=watch)
     name = os.fspath(path)
     with open_capture(name):  # a file that is not a capture fails here, once, before forking
         pass
@@ -63,7 +72,7 @@ def analyze_parallel(path: str | os.PathLike[str], jobs: int) -> RunResult:
         proc.start()
         child_end.close()
         workers.append((proc, parent_end))
-    mine = analyze_file(name, shard=0, shards=jobs)
+    mine = analyze_file(name, shard=0, shards=jobs, watch=watch)
     results = [mine]
     for proc, parent_end in workers:
         try:

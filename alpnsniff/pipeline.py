@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from .capture import CaptureStats, open_capture
@@ -421,11 +421,26 @@ def dissect(packets: Iterable[tuple[int, int, bytes]], dissector: Dissector) -> 
     yield from dissector.finish()
 
 
-def analyze_file(path: str | os.PathLike[str], *, shard: int = 0, shards: int = 1) -> RunResult:
-    """Read one capture to its end (one shard of its flows); records sorted by frame."""
+Packets = Iterator[tuple[int, int, bytes]]
+
+
+def analyze_file(
+    path: str | os.PathLike[str],
+    *,
+    shard: int = 0,
+    shards: int = 1,
+    watch: Callable[[Packets], Packets] | None = None,
+) -> RunResult:
+    """Read one capture to its end (one shard of its flows); records sorted by frame.
+
+    ``watch`` wraps the packet stream (a progress bar, say) without touching it.
+    """
     dissector = Dissector(shard, shards)
     with open_capture(path) as source:
-        handshakes = list(dissect(source.packets(), dissector))
+        packets: Packets = source.packets()
+        if watch is not None:
+            packets = watch(packets)
+        handshakes = list(dissect(packets, dissector))
         capture_stats = source.stats
     handshakes.sort(key=_frame)
     stats = dissector.stats

@@ -11,9 +11,9 @@ openssl ecparam -name prime256v1 -genkey -noout -out "$TMP/ec.key" 2>/dev/null
 openssl req -x509 -new -key "$TMP/ec.key" -out "$TMP/ec.pem" -days 2 -subj /CN=localhost 2>/dev/null
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$TMP/rsa.key" -out "$TMP/rsa.pem" -days 2 \
   -subj /CN=localhost 2>/dev/null
-# A leaf with 1200 subjectAltNames (~45 KB): its Certificate message spans several TLS
+# A leaf with 500 subjectAltNames (~19 KB): its Certificate message spans several TLS
 # records; one with 250 (~9 KB) spans many QUIC Handshake packets.
-python3 -c "print('subjectAltName=DNS:localhost,' + ','.join('DNS:host%d.big-certificate.example.test' % i for i in range(1200)))" > "$TMP/san.ext"
+python3 -c "print('subjectAltName=DNS:localhost,' + ','.join('DNS:host%d.big-certificate.example.test' % i for i in range(500)))" > "$TMP/san.ext"
 openssl req -new -key "$TMP/ec.key" -out "$TMP/big.csr" -subj /CN=localhost 2>/dev/null
 openssl x509 -req -in "$TMP/big.csr" -signkey "$TMP/ec.key" -out "$TMP/big.pem" -days 2 \
   -extfile "$TMP/san.ext" 2>/dev/null
