@@ -23,16 +23,30 @@ __all__ = ["Handshake", "Selection", "analyze", "read"]
 PathLike = str | os.PathLike[str]
 
 
-def analyze(paths: PathLike | Iterable[PathLike]) -> list[RunResult]:
-    """Read captures; one :class:`~alpnsniff.pipeline.RunResult` each (records and counts)."""
+def analyze(
+    paths: PathLike | Iterable[PathLike], *, keylog: PathLike | Iterable[PathLike] | None = None
+) -> list[RunResult]:
+    """Read captures; one :class:`~alpnsniff.pipeline.RunResult` each (records and counts).
+
+    ``keylog``: key log file(s) in the SSLKEYLOGFILE format, to decrypt the server's choice
+    in TLS 1.3 and QUIC (pcapng Decryption Secrets Blocks are used in any case).
+    """
+    from .keys.keylog import KeyLog
     from .parallel import analyze_parallel, auto_jobs
 
     if isinstance(paths, str | os.PathLike):
         paths = [paths]
-    return [analyze_parallel(p, auto_jobs(p)) for p in paths]
+    keys = None
+    if keylog is not None:
+        keys = KeyLog()
+        for path in [keylog] if isinstance(keylog, str | os.PathLike) else keylog:
+            keys.load(path)
+    return [analyze_parallel(p, auto_jobs(p), keylog=keys) for p in paths]
 
 
-def read(paths: PathLike | Iterable[PathLike]) -> pd.DataFrame:
+def read(
+    paths: PathLike | Iterable[PathLike], *, keylog: PathLike | Iterable[PathLike] | None = None
+) -> pd.DataFrame:
     """One row per handshake from one or several captures (columns: see the README).
 
     ``df.attrs["stats"]`` holds every count of the run (packets, skips by reason, evictions);
@@ -42,7 +56,7 @@ def read(paths: PathLike | Iterable[PathLike]) -> pd.DataFrame:
 
     from .sinks.frame import to_dataframe
 
-    results = analyze(paths)
+    results = analyze(paths, keylog=keylog)
     df = to_dataframe((r.name, h) for r in results for h in r.handshakes)
     total: Counter[str] = Counter()
     for r in results:

@@ -20,6 +20,8 @@ from typing import Any, TextIO
 from . import __version__
 from .capture import open_capture
 from .errors import CaptureError
+from .keys.keylog import KeyLog
+from .keystore import KeyStore
 from .parallel import MAX_JOBS, analyze_parallel, auto_jobs
 from .pipeline import Dissector, dissect
 from .records import Handshake
@@ -64,6 +66,15 @@ def _parser() -> argparse.ArgumentParser:
         choices=("auto", "always", "never"),
         default="auto",
         help="progress bar on stderr (auto: for large files when stderr is a terminal)",
+    )
+    read.add_argument(
+        "--keylog",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="TLS key log (SSLKEYLOGFILE format; several allowed): decrypt TLS 1.3 / QUIC "
+        "EncryptedExtensions and TLS 1.2 NextProtocol. pcapng Decryption Secrets Blocks "
+        "are used too.",
     )
     read.add_argument("-q", "--quiet", action="store_true", help="no summary on stderr")
     read.add_argument(
@@ -174,6 +185,19 @@ def cmd_read(args: argparse.Namespace) -> int:
     if args.output and args.format in ("ndjson", "csv"):
         out = open(args.output, "w", encoding="utf-8", newline="")  # noqa: SIM115
     status = 0
+    keylog = None
+    if args.keylog:
+        from .keys.keylog import KeyLogError
+
+        keylog = KeyLog()
+        try:
+            for path in args.keylog:
+                keylog.load(path)
+        except KeyLogError as err:
+            _error(str(err))
+            return 2
+        for line in keylog.errors:  # malformed lines: reported, never fatal, never the secret
+            _error(f"key log: {line}")
     summary = Summary(include_ech=args.include_ech)
     stats: Counter[str] = Counter()
     captures = 0
@@ -198,7 +222,8 @@ def cmd_read(args: argparse.Namespace) -> int:
                     if size
                     else None
                 )
-                result = analyze_parallel(name, jobs, watch=watch)  # records sorted by frame
+                # records sorted by frame
+                result = analyze_parallel(name, jobs, watch=watch, keylog=keylog)
                 for h in result.handshakes:
                     summary.add(h)
                     rows.add(name, h)
@@ -207,7 +232,10 @@ def cmd_read(args: argparse.Namespace) -> int:
                 run_stats = result.stats
                 run_stats.pop("packets", None)  # counted from cs below, as for one process
             else:
-                dissector = Dissector()
+                keys = None
+                if keylog is not None or source.format == "pcapng":
+                    keys = KeyStore(keylog if keylog is not None else KeyLog(), source.secrets)
+                dissector = Dissector(keys=keys)
                 with source:
                     packets: Iterator[tuple[int, int, bytes]] = source.packets()
                     size = _want_progress(args.progress, name)
@@ -249,6 +277,7 @@ def cmd_read(args: argparse.Namespace) -> int:
             json.dump(dict(sorted(stats.items())), f, indent=1)
     if captures and (args.format == "summary" or not args.quiet):
         stream = sys.stdout if args.format == "summary" else sys.stderr
+        sys.stdout.flush()  # rows first, then the summary
         for line in summary.lines(stats, captures=captures):
             stream.write(line + "\n")
     return status

@@ -8,7 +8,7 @@ transport (TLS over TCP now; QUIC and DTLS feed the same functions). A ClientHel
 from __future__ import annotations
 
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .records import Handshake, Selection
 from .tls.alpn import alpn_text
@@ -58,6 +58,8 @@ class Answer:
     alert: int | None = None
     violation: str | None = None
     server_frame: int | None = None
+    npn_selected: bytes | None = None  # the client's NextProtocol choice (TLS <= 1.2, decrypted)
+    notes: tuple[str, ...] = ()
 
 
 UNSEEN = Answer(Selection.UNSEEN)
@@ -88,6 +90,7 @@ def record(offer: Offer, answer: Answer = UNSEEN) -> Handshake:
         if any(not p for p in ch.alpn):
             note_list.append("alpn-empty-protocol-id")
         notes = tuple(note_list)
+    notes += answer.notes
     ech = None if ch is None else ch.ech
     return Handshake(
         ts_ns=offer.ts_ns,
@@ -110,6 +113,7 @@ def record(offer: Offer, answer: Answer = UNSEEN) -> Handshake:
         ech_payload_len=None if ech is None else ech.payload_len,
         npn=False if ch is None else ch.npn,
         npn_server=answer.npn_server,
+        npn_selected_raw=answer.npn_selected,
         alps=() if ch is None else tuple(ch.alps),
         extensions=() if ch is None else tuple(ch.extensions),
         grease=False if ch is None else ch.grease,
@@ -173,3 +177,27 @@ def alert_answer(description: int, *, frame: int) -> Answer:
 def sslv2_answer(*, frame: int) -> Answer:
     """An SSLv2 SERVER-HELLO: no ALPN exists there."""
     return Answer(selection=Selection.NONE, tls_version="ssl2", server_frame=frame)
+
+
+def decrypted_answer(
+    offer: Offer, answer: Answer, alpn: tuple[bytes, ...], has_alpn: bool, errors: tuple[str, ...]
+) -> Answer:
+    """The answer once EncryptedExtensions was read with the key log."""
+    offered = () if offer.hello is None else offer.hello.alpn
+    violations = [v for v in (answer.violation or "").split(";") if v] + list(errors)
+    selected = alpn[0] if alpn else None
+    if has_alpn:
+        if len(alpn) != 1:
+            violations.append(f"encryptedextensions-alpn-count-{len(alpn)}")
+        if selected is not None and selected not in offered:
+            violations.append("selected-not-offered")
+    return replace(
+        answer,
+        selection=Selection.DECRYPTED if has_alpn else Selection.NONE,
+        selected=selected,
+        violation=";".join(violations) or None,
+    )
+
+
+def with_note(answer: Answer, note: str) -> Answer:
+    return replace(answer, notes=(*answer.notes, note))

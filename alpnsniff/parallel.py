@@ -17,6 +17,7 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 
 from .capture import open_capture
+from .keys.keylog import KeyLog
 from .pipeline import Packets, RunResult, analyze_file
 
 # Below this size the second process costs more (fork, a second read) than it saves.
@@ -38,9 +39,9 @@ def auto_jobs(path: str | os.PathLike[str]) -> int:
     return max(1, min(MAX_JOBS, len(os.sched_getaffinity(0))))
 
 
-def _worker(path: str, shard: int, shards: int, conn: Connection) -> None:
+def _worker(path: str, shard: int, shards: int, keylog: KeyLog | None, conn: Connection) -> None:
     try:
-        result = analyze_file(path, shard=shard, shards=shards)
+        result = analyze_file(path, shard=shard, shards=shards, keylog=keylog)
         result.stats["peak_rss_kb_worker"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         conn.send(("ok", result))
     except BaseException as err:  # reported by the parent as one line
@@ -54,13 +55,14 @@ def analyze_parallel(
     jobs: int,
     *,
     watch: Callable[[Packets], Packets] | None = None,
+    keylog: KeyLog | None = None,
 ) -> RunResult:
     """:func:`analyze_file` over ``jobs`` processes; the same records and counts, merged.
 
     ``watch`` wraps this process's packet stream (every process reads every packet).
     """
     if jobs <= 1:
-        return analyze_file(path, watch=watch)
+        return analyze_file(path, watch=watch, keylog=keylog)
     name = os.fspath(path)
     with open_capture(name):  # a file that is not a capture fails here, once, before forking
         pass
@@ -68,11 +70,11 @@ def analyze_parallel(
     workers = []
     for shard in range(1, jobs):
         parent_end, child_end = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=_worker, args=(name, shard, jobs, child_end), daemon=True)
+        proc = ctx.Process(target=_worker, args=(name, shard, jobs, keylog, child_end), daemon=True)
         proc.start()
         child_end.close()
         workers.append((proc, parent_end))
-    mine = analyze_file(name, shard=0, shards=jobs, watch=watch)
+    mine = analyze_file(name, shard=0, shards=jobs, watch=watch, keylog=keylog)
     results = [mine]
     for proc, parent_end in workers:
         try:

@@ -17,6 +17,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from .capture import CaptureStats, open_capture
+from .keys.keylog import KeyLog
+from .keystore import KeyStore
 from .net.decode import PacketDecoder
 from .net.segment import Segment
 from .quic.versions import looks_like_quic_long_header, version_info
@@ -68,7 +70,7 @@ class RunResult:
 class Dissector:
     """Packets in, handshake records out. One per capture (frame numbers restart)."""
 
-    def __init__(self, shard: int = 0, shards: int = 1) -> None:
+    def __init__(self, shard: int = 0, shards: int = 1, keys: KeyStore | None = None) -> None:
         # Sharding: with ``shards`` > 1 this dissector keeps only the flows whose symmetric
         # port hash (low byte of sport XOR low byte of dport, modulo shards) is ``shard``;
         # events that belong to no flow (decode skips) are counted by shard 0 alone.
@@ -76,6 +78,7 @@ class Dissector:
             raise ValueError(f"shard {shard} of {shards}")
         self.shard = shard
         self.shards = shards
+        self.keys = keys  # secrets for the decryption stage (None: none given, no cost)
         self.stats: Counter[str] = Counter()
         self.decoder = PacketDecoder()
         self.active: dict[bytes, TcpConnection] = {}
@@ -240,7 +243,7 @@ class Dissector:
             if flags & RST or not (seg.payload or flags & SYN):
                 stats["tcp_unknown_no_payload"] += 1
                 return out
-            conn = TcpConnection(key, stats)
+            conn = TcpConnection(key, stats, self.keys)
             rkey = seg.dst + seg.src + ports[2:] + ports[:2]
             self.active[key] = conn
             self.active[rkey] = conn
@@ -276,7 +279,7 @@ class Dissector:
                 stats["udp_not_quic"] += 1
                 self._skip_udp(key, seg.dst + seg.src + ports[2:] + ports[:2])
                 return out
-            flow = QuicFlow(key, seg, stats)
+            flow = QuicFlow(key, seg, stats, self.keys)
             self.quic_active[key] = flow
             self.quic_active[seg.dst + seg.src + ports[2:] + ports[:2]] = flow
             stats["quic_connections"] += 1
@@ -430,13 +433,21 @@ def analyze_file(
     shard: int = 0,
     shards: int = 1,
     watch: Callable[[Packets], Packets] | None = None,
+    keylog: KeyLog | None = None,
 ) -> RunResult:
     """Read one capture to its end (one shard of its flows); records sorted by frame.
 
+    ``keylog`` holds TLS secrets (NSS key log format) for the decryption stage; the
+    capture's own Decryption Secrets Blocks are added to it as they are read.
+
     ``watch`` wraps the packet stream (a progress bar, say) without touching it.
     """
-    dissector = Dissector(shard, shards)
     with open_capture(path) as source:
+        keys = None
+        if keylog is not None or source.format == "pcapng":
+            # pcapng may carry Decryption Secrets Blocks: taken in as they are read
+            keys = KeyStore(keylog if keylog is not None else KeyLog(), source.secrets)
+        dissector = Dissector(shard, shards, keys)
         packets: Packets = source.packets()
         if watch is not None:
             packets = watch(packets)
@@ -445,6 +456,10 @@ def analyze_file(
     handshakes.sort(key=_frame)
     stats = dissector.stats
     stats["packets"] = capture_stats.packets
+    if keys is not None:
+        for name, count in keys.keylog.stats.items():
+            if count and name in ("malformed", "sessions", "dsb_blocks", "unknown_label"):
+                stats[f"keylog_{name}"] = count
     return RunResult(str(path), handshakes, stats, capture_stats, dissector.errors)
 
 

@@ -16,8 +16,20 @@ from __future__ import annotations
 from collections import Counter
 
 from .errors import DissectError
+from .keys.quic_handshake import QuicHandshakeDecryptor
+from .keys.tls13 import parse_encrypted_extensions
+from .keystore import KeyStore
 from .net.segment import Segment
-from .pairing import Answer, Endpoints, Offer, alert_answer, record, server_hello_answer
+from .pairing import (
+    Answer,
+    Endpoints,
+    Offer,
+    alert_answer,
+    decrypted_answer,
+    record,
+    server_hello_answer,
+    with_note,
+)
 from .quic.connection import (
     ClientHelloEvent,
     ConnectionCloseEvent,
@@ -29,21 +41,26 @@ from .quic.connection import (
 )
 from .quic.versions import version_name
 from .records import Handshake, Selection
+from .tls.events import HandshakeMessage
 from .tls.hello import parse_client_hello, parse_server_hello
 
 HANDSHAKE_HEADER = 4
+ENCRYPTED_EXTENSIONS = 8
 
 
 class QuicFlow:
     """Initial-space state of one QUIC connection; the client sent the first Initial."""
 
     __slots__ = (
+        "awaiting",
         "client_key",
         "conn",
         "done",
         "ends",
         "expect_restart",
         "first_dcid",
+        "hs_dec",
+        "keys",
         "known_dcids",
         "last_ts",
         "pending",
@@ -52,7 +69,9 @@ class QuicFlow:
         "stats",
     )
 
-    def __init__(self, client_key: bytes, seg: Segment, stats: Counter[str]) -> None:
+    def __init__(
+        self, client_key: bytes, seg: Segment, stats: Counter[str], keys: KeyStore | None = None
+    ) -> None:
         self.client_key = client_key
         self.ends = Endpoints(seg.ip_version, seg.src, seg.sport, seg.dst, seg.dport)
         self.conn = QuicConnection()
@@ -67,6 +86,9 @@ class QuicFlow:
         self.done = False
         self.last_ts = 0
         self.stats = stats
+        self.keys = keys  # the run's secrets (None: no decryption, no cost)
+        self.awaiting: tuple[Offer, Answer] | None = None  # answered, waiting for decryption
+        self.hs_dec: QuicHandshakeDecryptor | None = None
 
     def on_datagram(self, key: bytes, seg: Segment, frame: int, ts_ns: int) -> list[Handshake]:
         self.last_ts = ts_ns
@@ -101,7 +123,50 @@ class QuicFlow:
                 stats["quic_skipped_" + event.reason] += 1
             if self.done:
                 break
+        if self.hs_dec is not None and not from_client and not self.done:
+            out.extend(self._decrypt(seg.payload))
         return out
+
+    def _decrypt(self, datagram: bytes) -> list[Handshake]:
+        """The server's Handshake packets, opened with the key log: EncryptedExtensions."""
+        assert self.hs_dec is not None and self.awaiting is not None
+        offer, answer = self.awaiting
+        for message in self.hs_dec.feed_datagram(datagram):
+            if isinstance(message, HandshakeMessage) and message.msg_type == ENCRYPTED_EXTENSIONS:
+                try:
+                    ee = parse_encrypted_extensions(message.body)
+                except DissectError as err:
+                    return self._settle(with_note(answer, f"encrypted-extensions: {err.reason}"))
+                self.stats["quic_decrypted_encrypted_extensions"] += 1
+                return self._settle(
+                    decrypted_answer(offer, answer, ee.alpn, ee.has_alpn, ee.errors)
+                )
+        if self.hs_dec.last_error is not None and self.hs_dec.stats["packets"] == 0:
+            self.stats["quic_decrypt_" + self.hs_dec.last_error.reason] += 1
+        return []
+
+    def _settle(self, answer: Answer) -> list[Handshake]:
+        assert self.awaiting is not None
+        offer = self.awaiting[0]
+        self.awaiting = None
+        self.hs_dec = None
+        self.done = True
+        return [record(offer, answer)]
+
+    def _start_decryption(self, offer: Offer, event: ServerHelloEvent, suite: int) -> bool:
+        assert self.keys is not None and offer.hello is not None
+        secrets = self.keys.secrets_for(offer.hello.random)
+        if secrets is None or secrets.server_handshake_traffic_secret is None:
+            self.stats["keys_not_in_keylog"] += 1
+            return False
+        try:
+            self.hs_dec = QuicHandshakeDecryptor(
+                event.version, suite, secrets.server_handshake_traffic_secret
+            )
+        except DissectError as err:
+            self.stats[f"keys_cannot_decrypt_{err.reason}"] += 1
+            return False
+        return True
 
     def _client_hello(self, event: ClientHelloEvent, frame: int, ts_ns: int) -> list[Handshake]:
         try:
@@ -155,14 +220,23 @@ class QuicFlow:
         answer = server_hello_answer(offer, sh, frame=frame)
         if sh.is_hrr:
             self.retry = True
+        elif self.keys is not None and self._start_decryption(offer, event, sh.cipher_suite):
+            self.awaiting = (offer, answer)  # the record waits for EncryptedExtensions
+            return []
         else:
             self.done = True
         return [record(offer, answer)]
 
     def flush(self) -> list[Handshake]:
         """The ClientHello still waiting leaves now, as ``unseen``."""
-        if self.pending is None:
-            return []
-        offer, self.pending = self.pending, None
-        self.stats["quic_unanswered_client_hellos"] += 1
-        return [record(offer)]
+        out: list[Handshake] = []
+        if self.awaiting is not None:
+            offer, answer = self.awaiting
+            self.awaiting = None
+            self.stats["quic_decryption_unfinished"] += 1
+            out.append(record(offer, with_note(answer, "keys-given-but-flight-not-seen")))
+        if self.pending is not None:
+            offer, self.pending = self.pending, None
+            self.stats["quic_unanswered_client_hellos"] += 1
+            out.append(record(offer))
+        return out

@@ -48,6 +48,7 @@ class Handshake:
     ech_payload_len: int | None
     npn: bool  # ClientHello carries next_protocol_negotiation (13172)
     npn_server: tuple[bytes, ...]  # the server's NPN list (TLS <= 1.2 ServerHello)
+    npn_selected_raw: bytes | None  # the client's encrypted NextProtocol choice, with keys
     alps: tuple[bytes, ...]  # ALPS (17513/17613) protocol IDs the client offers
     extensions: tuple[int, ...]  # ClientHello extension types, wire order, GREASE included
     grease: bool  # ClientHello carries any GREASE value (RFC 8701)
@@ -57,7 +58,9 @@ class Handshake:
     violation: str | None  # protocol violation seen in the server's answer, else None
     server_frame: int | None  # frame that completed the server's answer
     quic_version: str | None = None  # QUIC only: "1", "2", "draft-29", …
-    quic_dcid: str | None = None  # QUIC: DCID of the client's first Initial (RFC 9000 §7.3 "original"), hex
+    quic_dcid: str | None = (
+        None  # QUIC: DCID of the client's first Initial (RFC 9000 §7.3 "original"), hex
+    )
     quic_scid: str | None = None  # QUIC: the client's Source Connection ID, hex
     quic_restarts: int | None = (
         None  # QUIC: ClientHellos superseded after Retry / Version Negotiation

@@ -11,21 +11,28 @@ the flow table forgets it.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 
 from .errors import DissectError
+from .keys.tls12 import Tls12HandshakeDecryptor, parse_next_protocol
+from .keys.tls13 import Tls13ServerFlightDecryptor, parse_encrypted_extensions
+from .keystore import KeyStore
 from .net.segment import Segment
 from .net.tcp import StreamReassembler
 from .pairing import (
+    Answer,
     Endpoints,
     Offer,
     alert_answer,
+    decrypted_answer,
     record,
     server_hello_answer,
     sslv2_answer,
+    with_note,
 )
 from .records import Handshake
 from .tls.detect import NOT_TLS, classify_stream_start
-from .tls.hello import parse_client_hello, parse_server_hello
+from .tls.hello import ServerHello, parse_client_hello, parse_server_hello
 from .tls.stream import (
     AlertRecord,
     ChangeCipherSpec,
@@ -75,6 +82,12 @@ ALERT_LEVEL_FATAL = 2
 
 HANDSHAKE_CLIENT_HELLO = 1
 HANDSHAKE_SERVER_HELLO = 2
+HANDSHAKE_ENCRYPTED_EXTENSIONS = 8
+HANDSHAKE_FINISHED = 20
+HANDSHAKE_NEXT_PROTOCOL = 67
+TLS13 = 0x0304
+EXT_ENCRYPT_THEN_MAC = 22
+CCS_HEADER = b"\x14\x03\x03\x00\x01"
 
 
 class Direction:
@@ -97,6 +110,8 @@ class TcpConnection:
     """Handshake state of one TCP connection. ``key_a`` is the first direction seen."""
 
     __slots__ = (
+        "awaiting",
+        "client_dec",
         "client_isn",
         "client_key",
         "dirs",
@@ -104,15 +119,17 @@ class TcpConnection:
         "ends",
         "errors",
         "key_a",
+        "keys",
         "last_ts",
         "not_tls",
         "pending",
         "probes_left",
         "retry",
+        "server_dec",
         "stats",
     )
 
-    def __init__(self, key_a: bytes, stats: Counter[str]) -> None:
+    def __init__(self, key_a: bytes, stats: Counter[str], keys: KeyStore | None = None) -> None:
         self.key_a = key_a
         self.dirs: dict[bytes, Direction] = {}
         self.client_key: bytes | None = None  # the direction that sent the ClientHello (or SYN)
@@ -126,6 +143,10 @@ class TcpConnection:
         self.last_ts = 0
         self.errors: list[str] = []
         self.stats = stats  # shared run counters
+        self.keys = keys  # the run's secrets (None: no key log, no DSB: no decryption)
+        self.awaiting: tuple[Offer, Answer] | None = None  # answered, waiting for decryption
+        self.server_dec: Tls13ServerFlightDecryptor | None = None
+        self.client_dec: Tls12HandshakeDecryptor | None = None
 
     @property
     def probing(self) -> bool:
@@ -277,7 +298,7 @@ class TcpConnection:
         from_client = key == self.client_key
         for event in parser.feed(data):
             if from_client:
-                self._client_event(event, frame, ts_ns)
+                out.extend(self._client_event(event, frame, ts_ns))
             else:
                 out.extend(self._server_event(event, frame))
             if self.done:
@@ -285,17 +306,19 @@ class TcpConnection:
         return out
 
     # ---------------------------------------------------------------- client side
-    def _client_event(self, event: object, frame: int, ts_ns: int) -> None:
+    def _client_event(self, event: object, frame: int, ts_ns: int) -> list[Handshake]:
         ends = self.ends
         assert ends is not None
+        if self.client_dec is not None and isinstance(event, ChangeCipherSpec | EncryptedRecord):
+            return self._client_decrypt(event, frame)
         if isinstance(event, HandshakeMessage):
             if event.msg_type != HANDSHAKE_CLIENT_HELLO:
-                return
+                return []
             try:
                 ch = parse_client_hello(event.body)
             except DissectError as err:
                 self._error("client_hello", err, frame)
-                return
+                return []
             self.stats["tcp_client_hellos"] += 1
             self.pending.append(Offer(ends, ts_ns, frame, "tcp", ch, hello_retry=self.retry))
         elif isinstance(event, SSLv2ClientHello):
@@ -303,9 +326,12 @@ class TcpConnection:
             self.pending.append(Offer(ends, ts_ns, frame, "tcp", None, event.version))
         elif isinstance(event, StreamError):
             self._error("client_stream", event.error, frame)
+        return []
 
     # ---------------------------------------------------------------- server side
     def _server_event(self, event: object, frame: int) -> list[Handshake]:
+        if self.server_dec is not None and isinstance(event, EncryptedRecord):
+            return self._server_decrypt(event, frame)
         if isinstance(event, HandshakeMessage):
             if event.msg_type != HANDSHAKE_SERVER_HELLO or not self.pending:
                 return []
@@ -316,12 +342,15 @@ class TcpConnection:
                 self.done = True
                 return self.flush()
             offer = self.pending.pop(0)
-            done = record(offer, server_hello_answer(offer, sh, frame=frame))
+            answer = server_hello_answer(offer, sh, frame=frame)
             if sh.is_hrr:
                 self.retry = True
-                return [done]
+                return [record(offer, answer)]
+            if self.keys is not None and self._start_decryption(offer, sh):
+                self.awaiting = (offer, answer)  # the record waits for the decrypted facts
+                return []
             self.done = True
-            return [done, *self.flush()]
+            return [record(offer, answer), *self.flush()]
         if isinstance(event, AlertRecord):
             if not self.pending:
                 return []
@@ -336,9 +365,94 @@ class TcpConnection:
             self._error("server_stream", event.error, frame)
             self.done = True
             return self.flush()
-        if isinstance(event, ChangeCipherSpec | EncryptedRecord):
-            return []
         return []
+
+    # ---------------------------------------------------------------- decryption stage
+    def _start_decryption(self, offer: Offer, sh: ServerHello) -> bool:
+        """With keys for this ClientHello, decrypt what hides the rest of the answer."""
+        assert self.keys is not None and offer.hello is not None
+        secrets = self.keys.secrets_for(offer.hello.random)
+        stats = self.stats
+        if secrets is None:
+            stats["keys_not_in_keylog"] += 1
+            return False
+        try:
+            if sh.selected_version == TLS13:
+                secret = secrets.server_handshake_traffic_secret
+                if secret is None:
+                    stats["keys_no_server_handshake_secret"] += 1
+                    return False
+                self.server_dec = Tls13ServerFlightDecryptor(sh.cipher_suite, secret)
+                return True
+            if sh.npn_protocols and secrets.master_secret is not None:
+                etm = EXT_ENCRYPT_THEN_MAC in offer.hello.extensions and (
+                    EXT_ENCRYPT_THEN_MAC in sh.extensions
+                )
+                self.client_dec = Tls12HandshakeDecryptor(
+                    sh.cipher_suite,
+                    secrets.master_secret,
+                    offer.hello.random,
+                    sh.random,
+                    version=sh.selected_version,
+                    encrypt_then_mac=etm,
+                )
+                return True
+        except DissectError as err:
+            stats[f"keys_cannot_decrypt_{err.reason}"] += 1
+        return False
+
+    def _server_decrypt(self, event: EncryptedRecord, frame: int) -> list[Handshake]:
+        assert self.server_dec is not None and self.awaiting is not None
+        offer, answer = self.awaiting
+        for out in self.server_dec.feed_record(event.content_type, event.header, event.payload):
+            if isinstance(out, StreamError):
+                self.stats[f"tcp_decrypt_{out.error.reason}"] += 1
+                return self._settle(with_note(answer, f"decrypt-failed: {out.error.reason}"))
+            if isinstance(out, HandshakeMessage) and out.msg_type == HANDSHAKE_ENCRYPTED_EXTENSIONS:
+                try:
+                    ee = parse_encrypted_extensions(out.body)
+                except DissectError as err:
+                    return self._settle(with_note(answer, f"encrypted-extensions: {err.reason}"))
+                self.stats["tcp_decrypted_encrypted_extensions"] += 1
+                return self._settle(
+                    decrypted_answer(offer, answer, ee.alpn, ee.has_alpn, ee.errors)
+                )
+        return []
+
+    def _client_decrypt(
+        self, event: ChangeCipherSpec | EncryptedRecord, frame: int
+    ) -> list[Handshake]:
+        assert self.client_dec is not None
+        if self.awaiting is None:
+            return []
+        _, answer = self.awaiting
+        if isinstance(event, ChangeCipherSpec):
+            outs = self.client_dec.feed_record(20, CCS_HEADER, b"\x01")
+        else:
+            outs = self.client_dec.feed_record(event.content_type, event.header, event.payload)
+        for out in outs:
+            if isinstance(out, StreamError):
+                self.stats[f"tcp_decrypt_{out.error.reason}"] += 1
+                return self._settle(with_note(answer, f"decrypt-failed: {out.error.reason}"))
+            if isinstance(out, HandshakeMessage) and out.msg_type == HANDSHAKE_NEXT_PROTOCOL:
+                try:
+                    chosen = parse_next_protocol(out.body)
+                except DissectError as err:
+                    return self._settle(with_note(answer, f"next-protocol: {err.reason}"))
+                self.stats["tcp_decrypted_next_protocol"] += 1
+                return self._settle(replace(answer, npn_selected=chosen))
+            if isinstance(out, HandshakeMessage) and out.msg_type == HANDSHAKE_FINISHED:
+                return self._settle(answer)  # no NextProtocol: the client chose none
+        return []
+
+    def _settle(self, answer: Answer) -> list[Handshake]:
+        """The awaited facts are in: the record leaves and the connection is done."""
+        assert self.awaiting is not None
+        offer = self.awaiting[0]
+        self.awaiting = None
+        self.server_dec = self.client_dec = None
+        self.done = True
+        return [record(offer, answer), *self.flush()]
 
     # ---------------------------------------------------------------- end
     def _error(self, where: str, err: DissectError, frame: int) -> None:
@@ -347,11 +461,18 @@ class TcpConnection:
 
     def flush(self) -> list[Handshake]:
         """Records still waiting for an answer leave now, as ``unseen``."""
+        out: list[Handshake] = []
+        if self.awaiting is not None:
+            offer, answer = self.awaiting
+            self.awaiting = None
+            self.stats["tcp_decryption_unfinished"] += 1
+            out.append(record(offer, with_note(answer, "keys-given-but-flight-not-seen")))
         waiting = self.pending
         self.pending = []
         if waiting:
             self.stats["tcp_unanswered_client_hellos"] += len(waiting)
-        return [record(offer) for offer in waiting]
+        out.extend(record(offer) for offer in waiting)
+        return out
 
 
 def proxy_header_length(data: bytes) -> int:

@@ -47,6 +47,9 @@ DSB_TLS_KEY_LOG: Final = 0x544C534B
 #: multi-megabyte "line" of garbage is refused without being split or stored.
 MAX_LINE_LENGTH: Final = 1024
 
+#: Bytes read at a time while stepping over an overlong line.
+_SKIP_CHUNK: Final = 64 * 1024
+
 #: Client randoms (sessions) kept. Each costs ~400 bytes with its secrets, so the cap bounds
 #: a key log's memory near 400 MB; a browser's key log of a busy week is ~100,000 sessions.
 #: Sessions past it are counted (``sessions_over_limit``), not stored.
@@ -140,7 +143,18 @@ class KeyLog:
             with open(name, "rb") as fh:
                 self._counts["files"] += 1
                 added = 0
-                for number, raw in enumerate(fh, 1):
+                number = 0
+                while raw := fh.readline(MAX_LINE_LENGTH + 2):
+                    number += 1
+                    if not raw.endswith(b"\n") and len(raw) > MAX_LINE_LENGTH + 1:
+                        # an overlong line: step over the rest of it without holding it
+                        length = len(raw)
+                        while raw and not raw.endswith(b"\n"):
+                            raw = fh.readline(_SKIP_CHUNK)
+                            length += len(raw)
+                        self._counts["lines"] += 1
+                        self._too_long(name, number, length - raw.endswith(b"\n"))
+                        continue
                     added += self._line(raw, number, name)
                 return added
         except OSError as err:
@@ -168,14 +182,16 @@ class KeyLog:
             self.errors.append(f"{source} line {number}: {what}")
         return 0
 
+    def _too_long(self, source: str, number: int, length: int) -> int:
+        return self._malformed(source, number, f"line of {length} bytes (limit {MAX_LINE_LENGTH})")
+
     def _line(self, raw: bytes, number: int, source: str) -> int:
-        """One line; returns 1 when it stored a new secret."""
+        """One line (its end of line may still be on it); returns 1 for a new secret."""
         counts = self._counts
         counts["lines"] += 1
+        raw = raw.rstrip(b"\r\n")
         if len(raw) > MAX_LINE_LENGTH:
-            return self._malformed(
-                source, number, f"line of {len(raw)} bytes (limit {MAX_LINE_LENGTH})"
-            )
+            return self._too_long(source, number, len(raw))
         line = raw.decode("ascii", "replace").strip()
         if not line:
             counts["blank"] += 1

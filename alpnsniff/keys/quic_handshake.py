@@ -292,7 +292,8 @@ class QuicHandshakeDecryptor:
             plaintext = keys.traffic.open(pn, data[pn_offset + pn_length :], header)
         except InvalidTag:
             raise DecryptFailed(
-                f"Handshake packet {pn}: {keys.traffic.suite.name} tag does not verify "
+                # no packet number here: with wrong keys the one unmasked is noise
+                f"Handshake packet: {keys.traffic.suite.name} tag does not verify "
                 "(wrong key log entry, or damaged bytes)",
                 layer=LAYER,
                 offset=packet.offset,

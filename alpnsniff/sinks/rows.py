@@ -38,6 +38,7 @@ COLUMNS: tuple[str, ...] = (
     "alpn_selected_hex",
     "alps",
     "npn_server",
+    "npn_selected",
     "ech_config_id",
     "ech_payload_len",
     "grease",
@@ -55,7 +56,9 @@ COLUMNS: tuple[str, ...] = (
 )
 
 # Columns whose values came from the wire as text (escaped, but still attacker-chosen).
-WIRE_TEXT_COLUMNS = frozenset({"sni", "alpn_offered", "alpn_selected", "alps", "npn_server"})
+WIRE_TEXT_COLUMNS = frozenset(
+    {"sni", "alpn_offered", "alpn_selected", "alps", "npn_server", "npn_selected"}
+)
 
 
 def iso_ts(ts_ns: int) -> str:
@@ -91,6 +94,7 @@ def row(h: Handshake, capture: str) -> dict[str, Any]:
         "alpn_selected_hex": None if selected is None else selected.hex(),
         "alps": [alpn_text(p) for p in h.alps],
         "npn_server": [alpn_text(p) for p in h.npn_server],
+        "npn_selected": None if h.npn_selected_raw is None else alpn_text(h.npn_selected_raw),
         "ech_config_id": h.ech_config_id,
         "ech_payload_len": h.ech_payload_len,
         "grease": h.grease,

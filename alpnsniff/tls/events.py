@@ -5,7 +5,7 @@ Frozen, slotted dataclasses (as h11's events): plain values, no behaviour.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 from alpnsniff.errors import DissectError, Malformed
@@ -50,10 +50,24 @@ class ChangeCipherSpec:
 
 @dataclass(frozen=True, slots=True)
 class EncryptedRecord:
-    """A record whose content is not read: encrypted, application data or heartbeat."""
+    """A record whose content is not read: encrypted, application data or heartbeat.
+
+    ``version`` and ``payload`` are the record's own (the decryption stage needs them: the
+    5-byte header is TLS 1.3's additional data); ``payload`` is empty where unknown.
+    """
 
     content_type: int
     length: int
+    # not part of equality or repr: events compare by what they say, and ciphertext is noise
+    version: int = field(default=0, compare=False)
+    payload: bytes = field(default=b"", compare=False, repr=False)
+
+    @property
+    def header(self) -> bytes:
+        """The record header as on the wire."""
+        return bytes((self.content_type, self.version >> 8, self.version & 255)) + (
+            self.length.to_bytes(2, "big")
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -189,7 +189,7 @@ class TlsStreamParser:
             if self._encrypted or (
                 self._ccs_seen and not self._hs and not _looks_like_plain_hello(frag, self._max)
             ):
-                events.append(EncryptedRecord(ct, length))
+                events.append(EncryptedRecord(ct, length, version, frag))
                 return
             if length == 0:
                 raise Malformed(
@@ -214,11 +214,11 @@ class TlsStreamParser:
             self._ccs_seen = True
             events.append(ChangeCipherSpec())
         elif ct == _CT_ALERT:
-            self._alert(frag, events)
-        else:  # application data, heartbeat: never read
-            events.append(EncryptedRecord(ct, length))
+            self._alert(frag, version, events)
+        else:  # application data, heartbeat: never read here
+            events.append(EncryptedRecord(ct, length, version, frag))
 
-    def _alert(self, frag: bytes, events: list[TlsEvent]) -> None:
+    def _alert(self, frag: bytes, version: int, events: list[TlsEvent]) -> None:
         """Plaintext alerts (level, description pairs); anything else is opaque."""
         length = len(frag)
         if not (self._encrypted or self._ccs_seen) and (
@@ -227,7 +227,7 @@ class TlsStreamParser:
             for i in range(0, length, 2):
                 events.append(AlertRecord(frag[i], frag[i + 1]))
         else:
-            events.append(EncryptedRecord(_CT_ALERT, length))
+            events.append(EncryptedRecord(_CT_ALERT, length, version, frag))
 
     def _handshake(self, version: int, frag: bytes, pos: int, events: list[TlsEvent]) -> None:
         """Append a handshake fragment; emit every message it completes."""

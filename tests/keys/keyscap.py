@@ -113,9 +113,7 @@ class Direction:
     def build(self) -> None:
         base = self.isn if self.isn is not None else min(s for s, _, _ in self.segments)
         out = bytearray()
-        for seq, chunk, frame in sorted(
-            self.segments, key=lambda s: ((s[0] - base) % 2**32, s[2])
-        ):
+        for seq, chunk, frame in sorted(self.segments, key=lambda s: ((s[0] - base) % 2**32, s[2])):
             off = (seq - base) % 2**32
             if off > len(out):
                 break  # a gap
@@ -371,5 +369,7 @@ def tshark_view(path: Path, keys: Path | None, field_name: str, msg_type: int) -
     out = []
     for line in done.stdout.splitlines():
         frame, _, value = line.partition("\t")
-        out.append(Result(int(frame), tuple(v.encode() for v in value.split(",")) if value else None))
+        out.append(
+            Result(int(frame), tuple(v.encode() for v in value.split(",")) if value else None)
+        )
     return out

@@ -1,0 +1,49 @@
+"""Where a run's TLS secrets come from: key log files and the capture's own DSBs.
+
+The pipeline asks only when a ServerHello arrives (:meth:`KeyStore.secrets_for`), so a run
+without keys pays nothing per packet, and a pcapng Decryption Secrets Block is taken in as
+soon as the capture layer has read it (blocks come before the packets they serve).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+from .keys.keylog import KeyLog, SessionSecrets
+
+
+class KeyStore:
+    """A :class:`KeyLog` plus the capture's DSB list, read lazily. Never prints a secret."""
+
+    __slots__ = ("_dsb", "_dsb_read", "found", "keylog", "lookups")
+
+    def __init__(self, keylog: KeyLog, dsb: list[tuple[int, bytes]] | None = None) -> None:
+        self.keylog = keylog
+        self._dsb = dsb  # the capture source's list, appended to while reading
+        self._dsb_read = 0
+        self.lookups = 0
+        self.found = 0
+
+    @classmethod
+    def from_files(cls, paths: Iterable[str | os.PathLike[str]]) -> KeyLog:
+        """A key log read from files (``KeyLogError``, one line, if one cannot be read)."""
+        keylog = KeyLog()
+        for path in paths:
+            keylog.load(path)
+        return keylog
+
+    def secrets_for(self, client_random: bytes) -> SessionSecrets | None:
+        dsb = self._dsb
+        if dsb is not None and self._dsb_read < len(dsb):
+            for secrets_type, data in dsb[self._dsb_read :]:
+                self.keylog.add_dsb(secrets_type, data)
+            self._dsb_read = len(dsb)
+        self.lookups += 1
+        secrets = self.keylog.secrets_for(client_random)
+        if secrets is not None:
+            self.found += 1
+        return secrets
+
+    def __repr__(self) -> str:
+        return f"KeyStore({self.keylog!r}, lookups={self.lookups}, found={self.found})"
