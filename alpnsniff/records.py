@@ -48,7 +48,7 @@ class Handshake:
     ech_payload_len: int | None
     npn: bool  # ClientHello carries next_protocol_negotiation (13172)
     npn_server: tuple[bytes, ...]  # the server's NPN list (TLS <= 1.2 ServerHello)
-    npn_selected_raw: bytes | None  # the client's encrypted NextProtocol choice, with keys
+    npn_selected_raw: bytes | None = None  # the client's encrypted NextProtocol choice (keys)
     alps: tuple[bytes, ...]  # ALPS (17513/17613) protocol IDs the client offers
     extensions: tuple[int, ...]  # ClientHello extension types, wire order, GREASE included
     grease: bool  # ClientHello carries any GREASE value (RFC 8701)

@@ -46,11 +46,13 @@ class PacketKeys:
     """One direction's Initial keys, with the cipher objects built once."""
 
     version: int
+    # Initial keys follow from the DCID on the wire (RFC 9001 §5.2), so they are no secret,
+    # but no key material is printed anywhere: left out of the repr all the same.
     #: The client_initial_secret or server_initial_secret they come from.
-    secret: bytes
-    key: bytes
-    iv: bytes
-    hp: bytes
+    secret: bytes = field(repr=False)
+    key: bytes = field(repr=False)
+    iv: bytes = field(repr=False)
+    hp: bytes = field(repr=False)
     _aead: AESGCM = field(repr=False)
     _hp_ecb: CipherContext = field(repr=False)
 
