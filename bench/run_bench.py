@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -78,6 +79,13 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--no-tshark", action="store_true")
     ap.add_argument("--jobs", default="auto", help="alpnsniff --jobs (auto: all cores)")
+    ap.add_argument(
+        "--keylog-lines",
+        type=int,
+        default=0,
+        help="also run alpnsniff with a key log of this many sessions (none of them in the "
+        "capture: what a key log costs when it has nothing to decrypt)",
+    )
     args = ap.parse_args()
 
     out_dir = HERE / "out"
@@ -128,6 +136,19 @@ def main() -> int:
         f"peak RSS {a_rss_total:6.0f} MB ({jobs} process(es): {a_rss:.0f} MB parent + "
         f"{worker_rss:.0f} MB workers)  exit {a_status}  handshakes {sum(a_counts.values()):,}"
     )
+
+    if args.keylog_lines:
+        keylog = out_dir / "bench.keys"
+        rng = random.Random(args.seed)
+        with open(keylog, "w", encoding="ascii") as f:
+            for _ in range(args.keylog_lines):
+                cr = rng.randbytes(32).hex()
+                f.write(f"SERVER_HANDSHAKE_TRAFFIC_SECRET {cr} {rng.randbytes(32).hex()}\n")
+        k_wall, k_rss, _ = run_measured([*cmd, "--keylog", str(keylog)], out_dir / "k.stdout")
+        print(
+            f"alpnsniff with a {args.keylog_lines:,}-session key log: {k_wall:6.2f} s "
+            f"({k_wall / a_wall:.2f}x the run without; parent RSS {k_rss:.0f} MB)"
+        )
 
     if args.no_tshark or not shutil.which("tshark"):
         print("tshark: not run")
