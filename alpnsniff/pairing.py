@@ -10,6 +10,8 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass, replace
 
+from .errors import DissectError
+from .keys.tls13 import parse_encrypted_extensions
 from .records import Handshake, Selection
 from .tls.alpn import alpn_text
 from .tls.hello import ClientHello, ServerHello
@@ -179,21 +181,24 @@ def sslv2_answer(*, frame: int) -> Answer:
     return Answer(selection=Selection.NONE, tls_version="ssl2", server_frame=frame)
 
 
-def decrypted_answer(
-    offer: Offer, answer: Answer, alpn: tuple[bytes, ...], has_alpn: bool, errors: tuple[str, ...]
-) -> Answer:
-    """The answer once EncryptedExtensions was read with the key log."""
+def encrypted_extensions_answer(offer: Offer, answer: Answer, body: bytes) -> Answer:
+    """The answer once the server's EncryptedExtensions (its body) was decrypted."""
+    try:
+        ee = parse_encrypted_extensions(body)
+    except DissectError as err:
+        return with_note(answer, f"encrypted-extensions: {err.reason}")
     offered = () if offer.hello is None else offer.hello.alpn
-    violations = [v for v in (answer.violation or "").split(";") if v] + list(errors)
+    violations = [v for v in (answer.violation or "").split(";") if v] + list(ee.errors)
+    alpn = ee.alpn
     selected = alpn[0] if alpn else None
-    if has_alpn:
+    if ee.has_alpn:
         if len(alpn) != 1:
             violations.append(f"encryptedextensions-alpn-count-{len(alpn)}")
         if selected is not None and selected not in offered:
             violations.append("selected-not-offered")
     return replace(
         answer,
-        selection=Selection.DECRYPTED if has_alpn else Selection.NONE,
+        selection=Selection.DECRYPTED if ee.has_alpn else Selection.NONE,
         selected=selected,
         violation=";".join(violations) or None,
     )

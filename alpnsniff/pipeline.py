@@ -199,7 +199,6 @@ class Dissector:
             stats["tcp_empty_skipped"] += empty_skipped
             stats["udp_skipped"] += udp_skipped
             stats["packets_other_shard"] += other_shard
-        self.frame = frame
 
     # ------------------------------------------------------------------ slow path
     def _slow(self, ts_ns: int, linktype: int, data: bytes, frame: int) -> list[Handshake]:
@@ -217,7 +216,7 @@ class Dissector:
         ports = bytes((sport >> 8, sport & 255, dport >> 8, dport & 255))
         key = seg.src + seg.dst + ports
         if seg.proto != 6:
-            return self._udp(key, ports, seg, frame, ts_ns)
+            return self._udp(key, seg, frame, ts_ns)
         flags = seg.flags
         new_connection = flags & SYN and not flags & ACK
         known_isn = self.skip_young.get(key, self.skip_old.get(key))
@@ -244,9 +243,8 @@ class Dissector:
                 stats["tcp_unknown_no_payload"] += 1
                 return out
             conn = TcpConnection(key, stats, self.keys)
-            rkey = seg.dst + seg.src + ports[2:] + ports[:2]
             self.active[key] = conn
-            self.active[rkey] = conn
+            self.active[_reverse_key(key)] = conn
             stats["tcp_connections"] += 1
             if len(self.active) > 2 * MAX_ACTIVE_CONNECTIONS:
                 out.extend(self._evict_oldest())
@@ -257,9 +255,7 @@ class Dissector:
             out.extend(self._retire(conn))
         return out
 
-    def _udp(
-        self, key: bytes, ports: bytes, seg: Segment, frame: int, ts_ns: int
-    ) -> list[Handshake]:
+    def _udp(self, key: bytes, seg: Segment, frame: int, ts_ns: int) -> list[Handshake]:
         stats = self.stats
         payload = seg.payload
         if not payload or not payload[0] & 0x80 or key in self.udp_skip:
@@ -277,11 +273,11 @@ class Dissector:
         if flow is None:
             if not looks_like_quic_long_header(payload):
                 stats["udp_not_quic"] += 1
-                self._skip_udp(key, seg.dst + seg.src + ports[2:] + ports[:2])
+                self._skip_udp(key, _reverse_key(key))
                 return out
             flow = QuicFlow(key, seg, stats, self.keys)
             self.quic_active[key] = flow
-            self.quic_active[seg.dst + seg.src + ports[2:] + ports[:2]] = flow
+            self.quic_active[_reverse_key(key)] = flow
             stats["quic_connections"] += 1
             if len(self.quic_active) > 2 * MAX_ACTIVE_CONNECTIONS:
                 out.extend(self._evict_oldest())

@@ -17,7 +17,6 @@ from collections import Counter
 
 from .errors import DissectError
 from .keys.quic_handshake import QuicHandshakeDecryptor
-from .keys.tls13 import parse_encrypted_extensions
 from .keystore import KeyStore
 from .net.segment import Segment
 from .pairing import (
@@ -25,7 +24,7 @@ from .pairing import (
     Endpoints,
     Offer,
     alert_answer,
-    decrypted_answer,
+    encrypted_extensions_answer,
     record,
     server_hello_answer,
     with_note,
@@ -133,14 +132,8 @@ class QuicFlow:
         offer, answer = self.awaiting
         for message in self.hs_dec.feed_datagram(datagram):
             if isinstance(message, HandshakeMessage) and message.msg_type == ENCRYPTED_EXTENSIONS:
-                try:
-                    ee = parse_encrypted_extensions(message.body)
-                except DissectError as err:
-                    return self._settle(with_note(answer, f"encrypted-extensions: {err.reason}"))
                 self.stats["quic_decrypted_encrypted_extensions"] += 1
-                return self._settle(
-                    decrypted_answer(offer, answer, ee.alpn, ee.has_alpn, ee.errors)
-                )
+                return self._settle(encrypted_extensions_answer(offer, answer, message.body))
         if self.hs_dec.last_error is not None and self.hs_dec.stats["packets"] == 0:
             self.stats["quic_decrypt_" + self.hs_dec.last_error.reason] += 1
         return []

@@ -15,7 +15,7 @@ from dataclasses import replace
 
 from .errors import DissectError
 from .keys.tls12 import Tls12HandshakeDecryptor, parse_next_protocol
-from .keys.tls13 import Tls13ServerFlightDecryptor, parse_encrypted_extensions
+from .keys.tls13 import Tls13ServerFlightDecryptor
 from .keystore import KeyStore
 from .net.segment import Segment
 from .net.tcp import StreamReassembler
@@ -24,7 +24,7 @@ from .pairing import (
     Endpoints,
     Offer,
     alert_answer,
-    decrypted_answer,
+    encrypted_extensions_answer,
     record,
     server_hello_answer,
     sslv2_answer,
@@ -409,14 +409,8 @@ class TcpConnection:
                 self.stats[f"tcp_decrypt_{out.error.reason}"] += 1
                 return self._settle(with_note(answer, f"decrypt-failed: {out.error.reason}"))
             if isinstance(out, HandshakeMessage) and out.msg_type == HANDSHAKE_ENCRYPTED_EXTENSIONS:
-                try:
-                    ee = parse_encrypted_extensions(out.body)
-                except DissectError as err:
-                    return self._settle(with_note(answer, f"encrypted-extensions: {err.reason}"))
                 self.stats["tcp_decrypted_encrypted_extensions"] += 1
-                return self._settle(
-                    decrypted_answer(offer, answer, ee.alpn, ee.has_alpn, ee.errors)
-                )
+                return self._settle(encrypted_extensions_answer(offer, answer, out.body))
         return []
 
     def _client_decrypt(
