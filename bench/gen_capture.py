@@ -1,11 +1,13 @@
 """Generate the benchmark capture: a deterministic, realistic classic pcap of TLS, QUIC and noise.
 
     python bench/gen_capture.py OUT.pcap --packets 1000000 [--seed 1] [--quic-share 0.2]
-                                         [--truth TRUTH.ndjson]
+                                         [--truth TRUTH.ndjson] [--keylog OUT.keys]
 
 Writes OUT.pcap (Ethernet, microsecond timestamps; the same arguments give a byte-identical
 file) and prints a JSON summary on stdout: what the file holds and the exact counts a
-dissector should find (see bench/README.md for every key). Packets are produced by many
+dissector should find (see bench/README.md for every key). With --keylog, also writes the
+SERVER_HANDSHAKE_TRAFFIC_SECRET of half the TLS 1.3 connections (their server flights are
+really sealed; the pcap is the same with or without --keylog). Packets are produced by many
 interleaved connection scripts (bench/gen_flows.py, bench/gen_noise.py) and streamed to disk.
 """
 
@@ -88,12 +90,19 @@ class Scheduler:
 
 
 def generate(
-    out: Path, packets: int, seed: int = 1, quic_share: float = 0.2, truth: Path | None = None
+    out: Path,
+    packets: int,
+    seed: int = 1,
+    quic_share: float = 0.2,
+    truth: Path | None = None,
+    keylog: Path | None = None,
 ) -> dict[str, Any]:
     """Write the capture and return its summary (without the timing fields)."""
     if not 0.0 <= quic_share <= 1.0 - NOISE_SHARE:
         raise ValueError(f"--quic-share must be between 0 and {1.0 - NOISE_SHARE}")
-    tally = Tally(truth=[] if truth is not None else None)
+    tally = Tally(
+        truth=[] if truth is not None else None, keylog=[] if keylog is not None else None
+    )
     ctx = Ctx(seed, tally)
     rng = ctx.rng
     sched = Scheduler(quic_share)
@@ -111,6 +120,7 @@ def generate(
     uniform = rng.random
     rate = 1.0 / MEAN_GAP_US
     truth_fh = truth.open("w") if truth is not None else None
+    keylog_fh = keylog.open("w", encoding="ascii") if keylog is not None else None
     with out.open("wb") as fh:
         writer = PcapWriter(fh)
         while writer.packets < packets:
@@ -128,9 +138,14 @@ def generate(
                 for rec in tally.truth:
                     truth_fh.write(json.dumps(rec, sort_keys=True) + "\n")
                 tally.truth.clear()
+            if keylog_fh is not None and tally.keylog:
+                keylog_fh.writelines(tally.keylog)
+                tally.keylog.clear()
         writer.close()
     if truth_fh is not None:
         truth_fh.close()
+    if keylog_fh is not None:
+        keylog_fh.close()
     return summarize(tally, writer, seed, quic_share, clock)
 
 
@@ -163,6 +178,7 @@ def summarize(
             "out_of_order_client_hellos_by_alpn": d(tally.tcp_ch_out_of_order),
             "server_hellos_by_alpn": d(tally.tcp_server_hellos),
             "server_hellos_by_version": d(tally.tcp_server_hello_versions),
+            "tls13_server_flights_by_keylog": d(tally.tcp_tls13_flights),
         },
         "quic": {
             "client_hellos": quic_total,
@@ -177,14 +193,17 @@ def summarize(
             "quic_client_hellos_by_alpn": d(tally.quic_client_hellos),
             "tls_server_hellos_by_alpn": d(tally.tcp_server_hellos),
             "quic_server_hellos": tally.quic_server_hellos,
+            "decrypted_by_alpn": d(tally.tcp_decryptable_ee),
             "tshark": {
                 "default": {
                     "tls_client_hellos_by_alpn": d(tally.tcp_client_hellos - ooo),
+                    "decrypted_by_alpn": d(tally.tcp_decryptable_ee - tally.tcp_decryptable_ee_ooo),
                     "tcp_segment_count_2": two - sum(ooo.values()),
                     "tcp_segment_count_3": 0,
                 },
                 "reassemble_out_of_order": {
                     "tls_client_hellos_by_alpn": d(tally.tcp_client_hellos),
+                    "decrypted_by_alpn": d(tally.tcp_decryptable_ee),
                     "tcp_segment_count_2": two - retrans_two,
                     "tcp_segment_count_3": retrans_two,
                 },
@@ -208,13 +227,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=1, help="random seed (same seed, same bytes)")
     ap.add_argument("--quic-share", type=float, default=0.2, help="share of packets that are QUIC")
     ap.add_argument("--truth", type=Path, help="also write one JSON line per ClientHello")
+    ap.add_argument(
+        "--keylog", type=Path, help="also write the key log (half the TLS 1.3 connections)"
+    )
     ap.add_argument("--sha256", action="store_true", help="add the file's sha256 to the summary")
     args = ap.parse_args(argv)
     if args.packets < 1:
         ap.error("--packets must be at least 1")
     t0 = time.perf_counter()
     try:
-        summary = generate(args.out, args.packets, args.seed, args.quic_share, args.truth)
+        summary = generate(
+            args.out, args.packets, args.seed, args.quic_share, args.truth, args.keylog
+        )
     except ValueError as exc:
         ap.error(str(exc))
     summary["generation_seconds"] = round(time.perf_counter() - t0, 3)

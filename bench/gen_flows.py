@@ -25,6 +25,7 @@ from gen_hello import (
     server_hello_tls13,
 )
 from gen_packets import ACK, FIN, PSH, SYN, Endpoint, Link
+from gen_tls13 import SECRET_LEN, TLS_AES_128_GCM_SHA256, keylog_line, server_flight
 
 Frames = Iterator[bytes]
 
@@ -92,6 +93,9 @@ class Tally:
     tcp_ch_out_of_order: Counter[str] = field(default_factory=Counter)
     tcp_server_hellos: Counter[str] = field(default_factory=Counter)
     tcp_server_hello_versions: Counter[str] = field(default_factory=Counter)
+    tcp_tls13_flights: Counter[str] = field(default_factory=Counter)  # in / not in key log
+    tcp_decryptable_ee: Counter[str] = field(default_factory=Counter)  # EE ALPN, keys logged
+    tcp_decryptable_ee_ooo: Counter[str] = field(default_factory=Counter)  # of those, CH reordered
     quic_client_hellos: Counter[str] = field(default_factory=Counter)
     quic_client_hellos_two_initials: Counter[str] = field(default_factory=Counter)
     quic_client_hellos_by_template: Counter[str] = field(default_factory=Counter)
@@ -100,6 +104,7 @@ class Tally:
     connections: Counter[str] = field(default_factory=Counter)
     ipv6_connections: int = 0
     truth: list[dict[str, Any]] | None = None
+    keylog: list[str] | None = None  # key log lines not yet written
 
     def note(self, **fields: Any) -> None:
         if self.truth is not None:
@@ -335,13 +340,15 @@ class TlsSpec:
     offers: list[str] | None
     sni: str | None
     version: str  # "1.2" or "1.3"
-    selected: str | None  # the server's choice (seen on the wire only in TLS 1.2)
+    selected: str | None  # the server's choice (in EncryptedExtensions for TLS 1.3)
     port: int
     ipv6: bool
     n_bulk: int
     download: bool
     retransmit_ch: bool
     reorder_ch: bool
+    secret: bytes | None  # TLS 1.3: SERVER_HANDSHAKE_TRAFFIC_SECRET (TLS_AES_128_GCM_SHA256)
+    keylogged: bool  # TLS 1.3: the secret goes into the key log (half of the connections)
 
 
 def choose_tls(ctx: Ctx) -> TlsSpec:
@@ -378,6 +385,7 @@ def choose_tls(ctx: Ctx) -> TlsSpec:
         if rng.random() < 0.05:
             selected = None  # a server without ALPN support
     n_bulk = int(rng.lognormvariate(3.3, 1.0)) + 2
+    secret = rng.randbytes(SECRET_LEN) if version == "1.3" else None
     return TlsSpec(
         template,
         offers,
@@ -390,6 +398,8 @@ def choose_tls(ctx: Ctx) -> TlsSpec:
         rng.random() < 0.9,
         rng.random() < 0.02,
         rng.random() < 0.06,
+        secret,
+        secret is not None and rng.random() < 0.5,
     )
 
 
@@ -437,6 +447,8 @@ def tls_flow(ctx: Ctx, spec: TlsSpec) -> Frames:
                 out_of_order=reorder,
                 version=spec.version,
                 selected=spec.selected if spec.version == "1.2" else None,
+                ee_selected=spec.selected if spec.version == "1.3" else None,
+                keylog=spec.keylogged,
             )
         yield t.c(segs[i], ACK | PSH, seq=base + offsets[i])
     t.cseq = base + len(rec)
@@ -457,11 +469,21 @@ def tls_flow(ctx: Ctx, spec: TlsSpec) -> Frames:
             record(0x16, nst) + record(0x14, b"\x01") + record(0x16, rng.randbytes(40)), ACK | PSH
         )
     else:
-        sh = server_hello_tls13(rng, session_id=sid)
+        assert spec.secret is not None
+        sh = server_hello_tls13(rng, session_id=sid, cipher=TLS_AES_128_GCM_SHA256)
         tally.tcp_server_hellos[""] += 1
         tally.tcp_server_hello_versions["1.3"] += 1
-        enc = record(0x17, ctx.payload(900 + rng.randrange(3000)))
-        yield from t.send_s(record(0x16, sh) + record(0x14, b"\x01") + enc)
+        enc = server_flight(rng, spec.secret, spec.selected, 905 + rng.randrange(3000))
+        frames = t.send_s(record(0x16, sh) + record(0x14, b"\x01") + enc)
+        first = next(frames)  # the EncryptedExtensions record ends in the first segment
+        tally.tcp_tls13_flights["in_keylog" if spec.keylogged else "not_in_keylog"] += 1
+        if spec.keylogged:
+            tally.tcp_decryptable_ee[spec.selected or ""] += 1
+            tally.tcp_decryptable_ee_ooo[spec.selected or ""] += reorder
+            if tally.keylog is not None:
+                tally.keylog.append(keylog_line(ch[6:38], spec.secret))
+        yield first
+        yield from frames
         yield t.c(record(0x14, b"\x01") + record(0x17, ctx.payload(53)), ACK | PSH)
         yield t.s(record(0x17, ctx.payload(250)) + record(0x17, ctx.payload(250)), ACK | PSH)
     yield t.c(record(0x17, ctx.payload(80 + rng.randrange(600))), ACK | PSH)
