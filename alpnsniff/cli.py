@@ -142,6 +142,7 @@ class _Rows:
 def _packets_with_progress(
     packets: Iterator[tuple[int, int, bytes]], total: int, label: str
 ) -> Iterator[tuple[int, int, bytes]]:
+    from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
     with Progress(
@@ -150,7 +151,7 @@ def _packets_with_progress(
         DownloadColumn(),
         TimeRemainingColumn(),
         transient=True,
-        console=__import__("rich.console").console.Console(stderr=True),
+        console=Console(stderr=True),
     ) as progress:
         task = progress.add_task(label, total=total)
         done = 0
@@ -181,9 +182,6 @@ def cmd_read(args: argparse.Namespace) -> int:
     if args.format == "parquet" and not args.output:
         _error("--format parquet needs -o FILE")
         return 2
-    out: TextIO | None = None
-    if args.output and args.format in ("ndjson", "csv"):
-        out = open(args.output, "w", encoding="utf-8", newline="")  # noqa: SIM115
     status = 0
     keylog = None
     if args.keylog:
@@ -198,6 +196,9 @@ def cmd_read(args: argparse.Namespace) -> int:
             return 2
         for line in keylog.errors:  # malformed lines: reported, never fatal, never the secret
             _error(f"key log: {line}")
+    out: TextIO | None = None
+    if args.output and args.format in ("ndjson", "csv"):
+        out = open(args.output, "w", encoding="utf-8", newline="")  # noqa: SIM115
     summary = Summary(include_ech=args.include_ech)
     stats: Counter[str] = Counter()
     captures = 0
@@ -222,8 +223,12 @@ def cmd_read(args: argparse.Namespace) -> int:
                     if size
                     else None
                 )
-                # records sorted by frame
-                result = analyze_parallel(name, jobs, watch=watch, keylog=keylog)
+                try:  # records come sorted by frame
+                    result = analyze_parallel(name, jobs, watch=watch, keylog=keylog)
+                except RuntimeError as err:  # a worker process failed: one line, not a trace
+                    _error(f"{name}: {err}")
+                    status = 2
+                    continue
                 for h in result.handshakes:
                     summary.add(h)
                     rows.add(name, h)
@@ -232,9 +237,7 @@ def cmd_read(args: argparse.Namespace) -> int:
                 run_stats = result.stats
                 run_stats.pop("packets", None)  # counted from cs below, as for one process
             else:
-                keys = None
-                if keylog is not None or source.format == "pcapng":
-                    keys = KeyStore(keylog if keylog is not None else KeyLog(), source.secrets)
+                keys = KeyStore.for_capture(keylog, source.format, source.secrets)
                 dissector = Dissector(keys=keys)
                 with source:
                     packets: Iterator[tuple[int, int, bytes]] = source.packets()

@@ -7,9 +7,6 @@ soon as the capture layer has read it (blocks come before the packets they serve
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable
-
 from .keys.keylog import KeyLog, SessionSecrets
 
 
@@ -26,12 +23,14 @@ class KeyStore:
         self.found = 0
 
     @classmethod
-    def from_files(cls, paths: Iterable[str | os.PathLike[str]]) -> KeyLog:
-        """A key log read from files (``KeyLogError``, one line, if one cannot be read)."""
-        keylog = KeyLog()
-        for path in paths:
-            keylog.load(path)
-        return keylog
+    def for_capture(
+        cls, keylog: KeyLog | None, capture_format: str, dsb: list[tuple[int, bytes]]
+    ) -> KeyStore | None:
+        """The keys a capture's run uses: None (no cost at all) for a pcap without key log;
+        a pcapng may carry Decryption Secrets Blocks, taken in as they are read."""
+        if keylog is None and capture_format != "pcapng":
+            return None
+        return cls(keylog if keylog is not None else KeyLog(), dsb)
 
     def secrets_for(self, client_random: bytes) -> SessionSecrets | None:
         dsb = self._dsb

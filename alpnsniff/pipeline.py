@@ -439,10 +439,7 @@ def analyze_file(
     ``watch`` wraps the packet stream (a progress bar, say) without touching it.
     """
     with open_capture(path) as source:
-        keys = None
-        if keylog is not None or source.format == "pcapng":
-            # pcapng may carry Decryption Secrets Blocks: taken in as they are read
-            keys = KeyStore(keylog if keylog is not None else KeyLog(), source.secrets)
+        keys = KeyStore.for_capture(keylog, source.format, source.secrets)
         dissector = Dissector(shard, shards, keys)
         packets: Packets = source.packets()
         if watch is not None:
