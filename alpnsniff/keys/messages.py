@@ -13,10 +13,10 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Final
 
-from alpnsniff.errors import Malformed
-from alpnsniff.tls.events import HandshakeMessage
+from alpnsniff.errors import DissectError, Malformed
+from alpnsniff.tls.events import AlertRecord, HandshakeMessage, StreamError
 
-__all__ = ["HT_FINISHED", "HandshakeAssembler"]
+__all__ = ["HT_FINISHED", "HandshakeAssembler", "RecordDecryptor"]
 
 #: RFC 8446 §4 / RFC 5246 §7.4: HandshakeType finished.
 HT_FINISHED: Final = 20
@@ -102,3 +102,52 @@ class HandshakeAssembler:
                 f"{where}: {extra} bytes after Finished (a message may not span a key change)",
                 layer=self.layer,
             )
+
+
+RecordEvent = HandshakeMessage | AlertRecord | StreamError
+
+
+class RecordDecryptor:
+    """What the TLS 1.2 and 1.3 record decryptors share: feed records in order, get the
+    handshake messages they complete; the first error stops it (returned once as a
+    StreamError after the messages before it); nothing is taken after Finished.
+
+    Subclasses set ``_assembler``, ``stats`` and ``error`` and implement :meth:`_record`.
+    """
+
+    _assembler: HandshakeAssembler
+    stats: Counter[str]
+    error: DissectError | None
+
+    @property
+    def done(self) -> bool:
+        """True once Finished went by: these keys are done."""
+        return self._assembler.finished
+
+    @property
+    def buffered(self) -> int:
+        """Bytes of an incomplete handshake message held."""
+        return self._assembler.buffered
+
+    def feed_record(
+        self, content_type: int, record_header: bytes, payload: bytes
+    ) -> list[RecordEvent]:
+        """One record (its 5-byte header and its body); the events it completed."""
+        if self.error is not None:
+            return []
+        if self.done:
+            self.stats["records_after_finished"] += 1
+            return []
+        events: list[RecordEvent] = []
+        try:
+            self._record(content_type, record_header, payload, events)
+        except DissectError as err:
+            self.error = err
+            self._assembler.clear()
+            events.append(StreamError(err))
+        return events
+
+    def _record(
+        self, content_type: int, header: bytes, payload: bytes, events: list[RecordEvent]
+    ) -> None:
+        raise NotImplementedError

@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
 from alpnsniff.errors import DissectError, Malformed, Unsupported
 from alpnsniff.keys.aead import DecryptFailed
-from alpnsniff.keys.messages import HandshakeAssembler
+from alpnsniff.keys.messages import HandshakeAssembler, RecordDecryptor
 from alpnsniff.tls.cursor import Cursor
 from alpnsniff.tls.events import AlertRecord, HandshakeMessage, StreamError
 from alpnsniff.tls.stream import MAX_HANDSHAKE_MESSAGE
@@ -228,7 +228,7 @@ def parse_next_protocol(body: bytes) -> bytes:
     return selected
 
 
-class Tls12HandshakeDecryptor:
+class Tls12HandshakeDecryptor(RecordDecryptor):
     """Opens one side's records after its ChangeCipherSpec and yields its messages.
 
     ``client=True`` (the default) uses the client write keys: NextProtocol, then Finished.
@@ -308,29 +308,6 @@ class Tls12HandshakeDecryptor:
             f"Tls12HandshakeDecryptor({self.suite.name}, version=0x{self.version:04x}, "
             f"records={self._seq}, done={self.done}, error={self.error is not None})"
         )
-
-    @property
-    def done(self) -> bool:
-        """True once Finished went by."""
-        return self._assembler.finished
-
-    def feed_record(
-        self, content_type: int, record_header: bytes, payload: bytes
-    ) -> list[Tls12Event]:
-        """One record of this side (5-byte header and body); the events it completed."""
-        if self.error is not None:
-            return []
-        if self.done:
-            self.stats["records_after_finished"] += 1
-            return []
-        events: list[Tls12Event] = []
-        try:
-            self._record(content_type, record_header, payload, events)
-        except DissectError as err:
-            self.error = err
-            self._assembler.clear()
-            events.append(StreamError(err))
-        return events
 
     def _record(self, ct: int, header: bytes, payload: bytes, events: list[Tls12Event]) -> None:
         if not self._started:

@@ -33,7 +33,7 @@ from alpnsniff.keys.aead import (
     tls13_suite,
     traffic_keys,
 )
-from alpnsniff.keys.messages import HandshakeAssembler
+from alpnsniff.keys.messages import HandshakeAssembler, RecordDecryptor
 from alpnsniff.tls.cursor import Cursor
 from alpnsniff.tls.events import AlertRecord, HandshakeMessage, StreamError
 from alpnsniff.tls.extensions import EXT_ALPN, read_protocol_name_list
@@ -80,7 +80,7 @@ def server_handshake_keys(cipher_suite: int, secret: bytes) -> TrafficKeys:
     return traffic_keys(suite, secret)
 
 
-class Tls13ServerFlightDecryptor:
+class Tls13ServerFlightDecryptor(RecordDecryptor):
     """Opens one TLS 1.3 server's encrypted handshake records and yields its messages.
 
     Construct it when the ServerHello selected TLS 1.3 (raises like
@@ -101,39 +101,11 @@ class Tls13ServerFlightDecryptor:
         self.stats: Counter[str] = Counter()
         self._assembler = HandshakeAssembler(max_message, self.stats, LAYER)
 
-    @property
-    def done(self) -> bool:
-        """True once the server's Finished went by: the handshake keys are done."""
-        return self._assembler.finished
-
     def __repr__(self) -> str:
         return (
             f"Tls13ServerFlightDecryptor({self._keys.suite.name}, records={self._seq}, "
             f"done={self.done}, error={self.error is not None})"
         )
-
-    @property
-    def buffered(self) -> int:
-        """Bytes of an incomplete handshake message held."""
-        return self._assembler.buffered
-
-    def feed_record(
-        self, content_type: int, record_header: bytes, payload: bytes
-    ) -> list[Tls13Event]:
-        """One server record (its 5-byte header and its body); the events it completed."""
-        if self.error is not None:
-            return []
-        if self.done:
-            self.stats["records_after_finished"] += 1
-            return []
-        events: list[Tls13Event] = []
-        try:
-            self._record(content_type, record_header, payload, events)
-        except DissectError as err:
-            self.error = err
-            self._assembler.clear()
-            events.append(StreamError(err))
-        return events
 
     def _record(
         self, content_type: int, header: bytes, payload: bytes, events: list[Tls13Event]
