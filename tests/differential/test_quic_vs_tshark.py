@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 from compare import compare_quic
@@ -38,10 +38,8 @@ from tshark_view import (
     truth_name,
 )
 
+from alpnsniff.pipeline import RunResult, analyze_file
 from alpnsniff.records import Handshake, Selection
-
-if TYPE_CHECKING:
-    from alpnsniff.pipeline import RunResult
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO / ".." / "shared"
@@ -147,12 +145,6 @@ ALL_FILES = [p.values[0] for p in PARAMS if p.values[0] is not None]
 
 
 def _analyze(path: Path) -> RunResult:
-    try:
-        from alpnsniff.pipeline import analyze_file
-    except ModuleNotFoundError as err:
-        if err.name == "alpnsniff.pipeline":
-            pytest.skip("alpnsniff.pipeline not written yet")
-        raise
     return analyze_file(path)
 
 

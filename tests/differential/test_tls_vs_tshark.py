@@ -17,14 +17,12 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pytest
 from compare import compare_tcp
 from tshark_view import TsharkCache, capture_files
 
-if TYPE_CHECKING:
-    from alpnsniff.pipeline import RunResult
+from alpnsniff.pipeline import RunResult, analyze_file
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO / ".." / "shared"
@@ -113,12 +111,6 @@ ALL_FILES = [p.values[0] for p in PARAMS if p.values[0] is not None]  # type: ig
 
 
 def _analyze(path: Path) -> RunResult:
-    try:
-        from alpnsniff.pipeline import analyze_file
-    except ModuleNotFoundError as err:
-        if err.name == "alpnsniff.pipeline":
-            pytest.skip("alpnsniff.pipeline not written yet")
-        raise
     return analyze_file(path)
 
 

@@ -29,11 +29,7 @@ from alpnsniff.quic.connection import (
     VersionNegotiationEvent,
 )
 from alpnsniff.quic.versions import QUIC_V1, QUIC_V2
-
-try:  # the TLS module is written alongside; its parser is the real consumer of our bytes
-    from alpnsniff.tls.hello import parse_client_hello
-except ImportError:  # pragma: no cover - fall back to the test-local reader
-    parse_client_hello = None  # type: ignore[assignment]
+from alpnsniff.tls.hello import parse_client_hello  # the real consumer of these bytes
 
 needs_realcap = pytest.mark.skipif(not REALCAP.is_dir(), reason="../shared realcap not present")
 needs_corpus = pytest.mark.skipif(not CORPUS.is_dir(), reason="../shared corpus not present")
@@ -44,8 +40,7 @@ def _alpn(message: bytes) -> str:
     assert message[0] == 1
     assert int.from_bytes(message[1:4], "big") == len(message) - 4
     local = alpn_hex(message)
-    if parse_client_hello is not None:
-        assert ",".join(p.hex() for p in parse_client_hello(message[4:]).alpn) == local
+    assert ",".join(p.hex() for p in parse_client_hello(message[4:]).alpn) == local
     return local
 
 
