@@ -34,6 +34,7 @@ from tshark_view import (
     TsharkQuicClose,
     TsharkView,
     capture_files,
+    capture_params,
     read_truth,
     truth_name,
 )
@@ -124,28 +125,8 @@ KINDS = frozenset({
 })  # fmt: skip
 
 
-def _params() -> list[Any]:
-    out: list[Any] = []
-    for label, folder in FOLDERS:
-        if not folder.is_dir():
-            mark = pytest.mark.skip(reason=f"{folder} absent")
-            out.append(pytest.param(None, id=f"{label}-absent", marks=mark))
-            continue
-        files = capture_files(folder)
-        if not files:
-            mark = pytest.mark.skip(reason=f"no capture files in {folder}")
-            out.append(pytest.param(None, id=f"{label}-empty", marks=mark))
-        marks = () if label == "captures" else (pytest.mark.shared,)
-        out.extend(pytest.param(p, id=f"{label}/{p.name}", marks=marks) for p in files)
-    return out
-
-
-PARAMS = _params()
+PARAMS = capture_params(FOLDERS)
 ALL_FILES = [p.values[0] for p in PARAMS if p.values[0] is not None]
-
-
-def _analyze(path: Path) -> RunResult:
-    return analyze_file(path)
 
 
 def _has_quic(view: TsharkView, result: RunResult) -> bool:
@@ -162,7 +143,7 @@ def test_quic_matches_tshark(
     capture: Path, tshark_cache: TsharkCache, diff_tally: Counter[str]
 ) -> None:
     tshark_cache.prefetch(ALL_FILES)  # every file, in the background, 2 at a time
-    result = _analyze(capture)
+    result = analyze_file(capture)
     view = tshark_cache.get(capture)
     diff_tally["quic_files_scanned"] += 1
     if not _has_quic(view, result):

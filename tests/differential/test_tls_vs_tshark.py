@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 from compare import compare_tcp
-from tshark_view import TsharkCache, capture_files
+from tshark_view import TsharkCache, capture_params
 
-from alpnsniff.pipeline import RunResult, analyze_file
+from alpnsniff.pipeline import analyze_file
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO / ".." / "shared"
@@ -90,28 +90,8 @@ KNOWN_DIFFERENCES: tuple[Known, ...] = (
 )  # fmt: skip
 
 
-def _params() -> list[object]:
-    out: list[object] = []
-    for label, folder in FOLDERS:
-        if not folder.is_dir():
-            mark = pytest.mark.skip(reason=f"{folder} absent")
-            out.append(pytest.param(None, id=f"{label}-absent", marks=mark))
-            continue
-        files = capture_files(folder)
-        if not files:
-            mark = pytest.mark.skip(reason=f"no capture files in {folder}")
-            out.append(pytest.param(None, id=f"{label}-empty", marks=mark))
-        marks = () if label == "captures" else (pytest.mark.shared,)
-        out.extend(pytest.param(p, id=f"{label}/{p.name}", marks=marks) for p in files)
-    return out
-
-
-PARAMS = _params()
+PARAMS = capture_params(FOLDERS)
 ALL_FILES = [p.values[0] for p in PARAMS if p.values[0] is not None]  # type: ignore[attr-defined]
-
-
-def _analyze(path: Path) -> RunResult:
-    return analyze_file(path)
 
 
 @pytest.mark.parametrize("capture", PARAMS)
@@ -119,7 +99,7 @@ def test_tls_over_tcp_matches_tshark(
     capture: Path, tshark_cache: TsharkCache, diff_tally: Counter[str]
 ) -> None:
     tshark_cache.prefetch(ALL_FILES)  # every file, in the background, 2 at a time
-    result = _analyze(capture)
+    result = analyze_file(capture)
     records = result.handshakes
     view = tshark_cache.get(capture)
     cmp = compare_tcp(view, records)

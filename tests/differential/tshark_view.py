@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 TSHARK_VERSION = "4.0.17"  # the version the stored truth was made with
 
@@ -189,6 +189,26 @@ def tshark_unavailable_reason() -> str | None:
     if f" {TSHARK_VERSION} " not in first + " ":
         return f"need tshark {TSHARK_VERSION} (the truth's version), found: {first!r}"
     return None
+
+
+def capture_params(folders: Iterable[tuple[str, Path]]) -> list[Any]:
+    """pytest params, one per capture file of each (label, folder); a folder that is absent
+    or empty gives one skipped param saying so. Files outside captures/ are marked shared."""
+    import pytest
+
+    out: list[Any] = []
+    for label, folder in folders:
+        if not folder.is_dir():
+            mark = pytest.mark.skip(reason=f"{folder} absent")
+            out.append(pytest.param(None, id=f"{label}-absent", marks=mark))
+            continue
+        files = capture_files(folder)
+        if not files:
+            mark = pytest.mark.skip(reason=f"no capture files in {folder}")
+            out.append(pytest.param(None, id=f"{label}-empty", marks=mark))
+        marks = () if label == "captures" else (pytest.mark.shared,)
+        out.extend(pytest.param(p, id=f"{label}/{p.name}", marks=marks) for p in files)
+    return out
 
 
 def capture_files(folder: Path) -> list[Path]:
