@@ -123,7 +123,9 @@ class Dissector:
                     else:
                         version = data[ip] >> 4 if len(data) > ip else 0
                     if version == 4:
-                        if data[ip + 6 : ip + 8] in not_fragmented:
+                        # (a frame cut inside the IPv4 header goes to the full decoder,
+                        # which says how it is cut short)
+                        if len(data) >= ip + 20 and data[ip + 6 : ip + 8] in not_fragmented:
                             proto = data[ip + 9]
                             l4 = ip + ((data[ip] & 15) << 2)
                             if proto == 6 and len(data) >= l4 + 14:
