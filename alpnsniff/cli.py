@@ -21,12 +21,11 @@ from . import __version__
 from .capture import open_capture
 from .errors import CaptureError
 from .keys.keylog import KeyLog
-from .keystore import KeyStore
 from .parallel import MAX_JOBS, analyze_parallel, auto_jobs
-from .pipeline import Dissector, dissect
+from .pipeline import CaptureRun, RunResult
 from .records import Handshake
 from .sinks.rows import row
-from .summary import Summary
+from .sinks.summary import Summary
 
 FORMATS = ("summary", "table", "ndjson", "csv", "parquet")
 # Show a progress bar for inputs at least this big, when stderr is a terminal.
@@ -178,6 +177,23 @@ def _want_progress(mode: str, name: str) -> int:
     return 0
 
 
+def _report_run(name: str, result: RunResult) -> int:
+    """One line on stderr for each thing the user must know of a run; its exit status."""
+    status = 0
+    internal = result.stats.get("internal_error", 0)
+    if internal:
+        first = next((e for e in result.errors if "internal error" in e), "")
+        _error(f"{name}: {internal} packet(s) hit an internal error and were skipped; {first}")
+    cs = result.capture
+    if cs is not None and cs.error:
+        _error(f"{name}: {cs.error}")
+        status = 1
+    elif cs is not None and cs.truncated_records:
+        _error(f"{name}: the last packet record is cut short (file truncated)")
+        status = 1
+    return status
+
+
 def cmd_read(args: argparse.Namespace) -> int:
     if args.format == "parquet" and not args.output:
         _error("--format parquet needs -o FILE")
@@ -213,16 +229,14 @@ def cmd_read(args: argparse.Namespace) -> int:
                 continue
             captures += 1
             jobs = auto_jobs(name) if args.jobs == "auto" else int(args.jobs)
+            size = _want_progress(args.progress, name)
+            watch = (
+                functools.partial(_packets_with_progress, total=size, label=os.path.basename(name))
+                if size
+                else None
+            )
             if jobs > 1:
                 source.close()
-                size = _want_progress(args.progress, name)
-                watch = (
-                    functools.partial(
-                        _packets_with_progress, total=size, label=os.path.basename(name)
-                    )
-                    if size
-                    else None
-                )
                 try:  # records come sorted by frame
                     result = analyze_parallel(name, jobs, watch=watch, keylog=keylog)
                 except RuntimeError as err:  # a worker process failed: one line, not a trace
@@ -232,41 +246,18 @@ def cmd_read(args: argparse.Namespace) -> int:
                 for h in result.handshakes:
                     summary.add(h)
                     rows.add(name, h)
-                assert result.capture is not None
-                cs = result.capture
-                run_stats = result.stats
-                run_stats.pop("packets", None)  # counted from cs below, as for one process
             else:
-                keys = KeyStore.for_capture(keylog, source.format, source.secrets)
-                dissector = Dissector(keys=keys)
                 with source:
-                    packets: Iterator[tuple[int, int, bytes]] = source.packets()
-                    size = _want_progress(args.progress, name)
-                    if size:
-                        packets = _packets_with_progress(packets, size, os.path.basename(name))
-                    records = dissect(packets, dissector)
-                    if args.format in ("ndjson", "summary"):
-                        for h in records:  # streamed as each handshake completes
-                            summary.add(h)
-                            rows.add(name, h)
-                    else:
-                        for h in sorted(records, key=lambda r: r.frame):
-                            summary.add(h)
-                            rows.add(name, h)
-                    cs = source.stats
-                run_stats = dissector.stats
-            stats.update(run_stats)
-            stats["packets"] += cs.packets
-            if cs.truncated_records:
-                stats["truncated_records"] += cs.truncated_records
-            if cs.corrupt_records:
-                stats["corrupt_records"] += cs.corrupt_records
-            if cs.error:
-                _error(f"{name}: {cs.error}")
-                status = max(status, 1)
-            elif cs.truncated_records:
-                _error(f"{name}: the last packet record is cut short (file truncated)")
-                status = max(status, 1)
+                    run = CaptureRun(source, keylog=keylog, watch=watch)
+                    records = run.records()
+                    if args.format not in ("ndjson", "summary"):
+                        records = iter(sorted(records, key=lambda r: r.frame))
+                    for h in records:  # ndjson: streamed as each handshake completes
+                        summary.add(h)
+                        rows.add(name, h)
+                    result = run.result([])
+            stats.update(result.stats)
+            status = max(status, _report_run(name, result))
         rows.close()
     finally:
         if out is not None:

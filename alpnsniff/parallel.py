@@ -18,7 +18,7 @@ from multiprocessing.connection import Connection
 
 from .capture import open_capture
 from .keys.keylog import KeyLog
-from .pipeline import Packets, RunResult, analyze_file
+from .pipeline import PER_CAPTURE_PREFIXES, PER_CAPTURE_STATS, Packets, RunResult, analyze_file
 
 # Below this size the second process costs more (fork, a second read) than it saves.
 PARALLEL_MIN_BYTES = 64 * 1024 * 1024
@@ -96,7 +96,10 @@ def merge(results: list[RunResult]) -> RunResult:
     for r in results:
         peak = max(peak, r.stats.pop("peak_rss_kb_worker", 0))
         stats.update(r.stats)
-    stats["packets"] = first.stats["packets"]  # every shard read every packet
+    for name, count in first.stats.items():
+        # every shard read every packet: what describes the capture is counted once
+        if name in PER_CAPTURE_STATS or name.startswith(PER_CAPTURE_PREFIXES):
+            stats[name] = count
     stats.pop("packets_other_shard", None)
     stats["parallel_jobs"] = len(results)
     if peak:

@@ -2,8 +2,15 @@
 
 ``open_capture(source)`` recognises compression and format by their magic bytes and returns
 a :class:`CaptureSource` whose ``packets()`` yields ``(ts_ns, linktype, data)``.
+
+:class:`Source` (:mod:`~alpnsniff.capture.base`) is what any capture source offers the
+pipeline - ``name``, ``stats``, ``packets()``, the in-band ``secrets`` and whether it
+``carries_secrets`` at all, ``close()`` and the context manager - so that the pipeline and
+the key store depend on that protocol, not on a format name. :class:`CaptureSource` (a
+file or standard input) satisfies it; a live interface will too.
 """
 
+from .base import Source
 from .source import CaptureSource, open_capture
 from .stats import (
     CHUNK_SIZE,
@@ -22,5 +29,6 @@ __all__ = [
     "MAX_SECRETS_BYTES",
     "CaptureSource",
     "CaptureStats",
+    "Source",
     "open_capture",
 ]

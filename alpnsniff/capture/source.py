@@ -5,6 +5,10 @@ format (pcap or pcapng) are both recognised by their magic bytes, never by the f
 Nothing seeks, so a pipe (``tcpdump -w - | alpnsniff read -``) works: the bytes read to
 recognise the file are kept and handed on. Every way a file can fail to open ends in a
 :class:`CaptureError` with one line for the user.
+
+A :class:`CaptureSource` is a :class:`~alpnsniff.capture.base.Source`: a pcapng file
+carries secrets in-band (``carries_secrets`` True, its Decryption Secrets Blocks appended
+to ``secrets`` while its packets are read), a pcap file does not.
 """
 
 from __future__ import annotations
@@ -18,12 +22,15 @@ import sys
 import zlib
 from collections.abc import Generator
 from types import TracebackType
-from typing import BinaryIO, cast
+from typing import TYPE_CHECKING, BinaryIO, cast
 
 from ..errors import CaptureError
 from .pcap import FILE_HEADER_LEN, PCAP_MAGICS, PcapHeader, iter_pcap, parse_pcap_header
 from .pcapng import PCAPNG_MAGIC, SHB_MIN_LEN, iter_pcapng, shb_byte_order
 from .stats import CHUNK_SIZE, CaptureStats, ReadFn
+
+if TYPE_CHECKING:
+    from .base import Source
 
 # Bytes needed to recognise the format: the longest fixed header we check (pcap's 24 bytes,
 # the pcapng section header's 28).
@@ -227,7 +234,8 @@ def _open_stream(name: str, raw: BinaryIO, owned: BinaryIO | None) -> CaptureSou
 class CaptureSource:
     """An open capture: its format, its packets (once, in file order), and counts.
 
-    A context manager; :meth:`close` closes what :func:`open_capture` opened.
+    A :class:`~alpnsniff.capture.base.Source`. A context manager; :meth:`close` closes
+    what :func:`open_capture` opened.
     """
 
     name: str
@@ -235,6 +243,7 @@ class CaptureSource:
     compression: str | None
     stats: CaptureStats
     secrets: list[tuple[int, bytes]]
+    carries_secrets: bool
 
     def __init__(
         self,
@@ -259,6 +268,8 @@ class CaptureSource:
         self.secrets = []
         """pcapng Decryption Secrets Blocks as (secrets type, data), in file order; filled
         while packets are read (a DSB comes before the packets that need it)."""
+        self.carries_secrets = fmt == "pcapng"
+        """True for pcapng (it may hold DSBs), False for pcap (:attr:`secrets` stays empty)."""
         self.pcap_header = pcap_header
         self._stream = stream
         self._owned = owned
@@ -307,3 +318,9 @@ class CaptureSource:
 
     def __repr__(self) -> str:
         return f"<CaptureSource {self.name!r} {self.format}>"
+
+
+if TYPE_CHECKING:
+
+    def _is_a_source(source: CaptureSource) -> Source:
+        return source  # mypy checks here that CaptureSource satisfies Source

@@ -15,6 +15,7 @@ client's records after its ChangeCipherSpec, sequence numbers from 0:
 
 Sans-I/O and error handling as :mod:`alpnsniff.keys.tls13`: ``feed_record`` returns events
 and turns the first :class:`DissectError` into a final :class:`StreamError`.
+The NextProtocol body is read by :func:`alpnsniff.tls.messages.parse_next_protocol`.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 from alpnsniff.errors import DissectError, Malformed, Unsupported
 from alpnsniff.keys.aead import DecryptFailed
 from alpnsniff.keys.messages import HandshakeAssembler, RecordDecryptor
-from alpnsniff.tls.cursor import Cursor
 from alpnsniff.tls.events import AlertRecord, HandshakeMessage, StreamError
 from alpnsniff.tls.stream import MAX_HANDSHAKE_MESSAGE
 
@@ -42,12 +42,10 @@ __all__ = [
     "Tls12HandshakeDecryptor",
     "Tls12Suite",
     "key_block",
-    "parse_next_protocol",
     "prf",
 ]
 
 LAYER: Final = "tls12.decrypt"
-NPN_LAYER: Final = "tls12.npn"
 
 #: draft-agl-tls-nextprotoneg-04 §3: HandshakeType next_protocol.
 HT_NEXT_PROTOCOL: Final = 67
@@ -215,17 +213,6 @@ def key_block(
         server_random + client_random,
         length,
     )
-
-
-def parse_next_protocol(body: bytes) -> bytes:
-    """The NextProtocol message body (draft-agl-tls-nextprotoneg-04 §3): the selected
-    protocol's raw octets. ``opaque selected_protocol<0..255>; opaque padding<0..255>``,
-    both exactly; raises :class:`DissectError` otherwise."""
-    c = Cursor(body, NPN_LAYER)
-    selected = c.pull_opaque(1)
-    c.pull_opaque(1)  # padding: 32 - ((len(selected_protocol) + 2) % 32) zero bytes
-    c.finish("NextProtocol")
-    return selected
 
 
 class Tls12HandshakeDecryptor(RecordDecryptor):

@@ -1,4 +1,4 @@
-"""TLS 1.3 over TCP: decrypt the server's handshake flight and read EncryptedExtensions.
+"""TLS 1.3 over TCP: decrypt the server's handshake flight, for its EncryptedExtensions.
 
 Sans-I/O. After the ServerHello (not a HelloRetryRequest) the server protects every
 handshake record with keys from its ``SERVER_HANDSHAKE_TRAFFIC_SECRET`` (RFC 8446 §7.3):
@@ -8,7 +8,8 @@ zero padding and the inner content type stripped), reassembles handshake message
 records and hands them out: EncryptedExtensions first, then the certificate messages and
 Finished. The compatibility ChangeCipherSpec (RFC 8446 §D.4) is skipped: it is plaintext
 and takes no sequence number. After the server's Finished the key changes; later records
-are counted and ignored.
+are counted and ignored. The messages' bodies are read elsewhere: EncryptedExtensions
+by :func:`alpnsniff.tls.messages.parse_encrypted_extensions`.
 
 Errors. ``feed_record`` never raises for wire bytes: the first :class:`DissectError` (a tag
 that does not verify is :class:`~alpnsniff.keys.aead.DecryptFailed`, reason
@@ -20,7 +21,6 @@ recovered past a record that did not open.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
 from typing import Final
 
 from cryptography.exceptions import InvalidTag
@@ -34,24 +34,18 @@ from alpnsniff.keys.aead import (
     traffic_keys,
 )
 from alpnsniff.keys.messages import HandshakeAssembler, RecordDecryptor
-from alpnsniff.tls.cursor import Cursor
 from alpnsniff.tls.events import AlertRecord, HandshakeMessage, StreamError
-from alpnsniff.tls.extensions import EXT_ALPN, read_protocol_name_list
-from alpnsniff.tls.registry import extension_name
 from alpnsniff.tls.stream import MAX_HANDSHAKE_MESSAGE
 
 __all__ = [
     "MAX_CIPHERTEXT_LENGTH",
     "MAX_PLAINTEXT_LENGTH",
-    "EncryptedExtensionsInfo",
     "Tls13Event",
     "Tls13ServerFlightDecryptor",
-    "parse_encrypted_extensions",
     "server_handshake_keys",
 ]
 
 LAYER: Final = "tls13.decrypt"
-EE_LAYER: Final = "tls13.ee"
 
 #: RFC 8446 §5.2: TLSCiphertext.length MUST NOT exceed 2^14 + 256 (record_overflow).
 MAX_CIPHERTEXT_LENGTH: Final = 2**14 + 256
@@ -190,57 +184,3 @@ class Tls13ServerFlightDecryptor(RecordDecryptor):
                 f"record {seq}: inner content type {inner_type} under the handshake keys",
                 layer=LAYER,
             )
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class EncryptedExtensionsInfo:
-    """What the server's EncryptedExtensions (RFC 8446 §4.3.1) says."""
-
-    #: The ALPN protocol IDs the server selected (RFC 7301 §3.1: exactly one), raw octets.
-    alpn: tuple[bytes, ...]
-    #: The ALPN extension is present (alpn may still be empty when its body is broken).
-    has_alpn: bool
-    #: Extension types in wire order.
-    extensions: tuple[int, ...]
-    #: Extension bodies that did not parse; protocol violations seen.
-    errors: tuple[str, ...]
-
-
-def parse_encrypted_extensions(body: bytes) -> EncryptedExtensionsInfo:
-    """Parse an EncryptedExtensions body (after the 4-byte handshake header).
-
-    ``Extension extensions<0..2^16-1>``: the block must fill the body and each extension
-    fit in it, else :class:`DissectError`. An ALPN body that does not parse is noted in
-    ``errors`` and keeps the names read before the break, as for the ServerHello.
-    """
-    c = Cursor(body, EE_LAYER)
-    block = c.pull_block(2)
-    c.finish("EncryptedExtensions")
-    types: list[int] = []
-    alpn: list[bytes] = []
-    has_alpn = False
-    notes: list[str] = []
-    while not block.eof():
-        ext_type = block.pull_uint16()
-        ext = block.pull_block(2)
-        if ext_type in types:
-            notes.append(
-                f"{extension_name(ext_type)}({ext_type}): repeated, first one read (RFC 8446 §4.2)"
-            )
-            types.append(ext_type)
-            continue
-        types.append(ext_type)
-        if ext_type == EXT_ALPN:
-            has_alpn = True
-            try:
-                read_protocol_name_list(ext, alpn, notes, "alpn")
-            except DissectError as err:
-                notes.append(f"{extension_name(ext_type)}({ext_type}): {err}")
-            if len(alpn) > 1:
-                notes.append(
-                    f"alpn: server selected {len(alpn)} protocols "
-                    "(RFC 7301 §3.1 requires exactly one)"
-                )
-    return EncryptedExtensionsInfo(
-        alpn=tuple(alpn), has_alpn=has_alpn, extensions=tuple(types), errors=tuple(notes)
-    )

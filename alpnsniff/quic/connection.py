@@ -191,6 +191,16 @@ class QuicConnection:
         """The DCID the current attempt's Initial keys come from (None before any)."""
         return self._odcid
 
+    @property
+    def client_opened(self) -> bool:
+        """A client Initial of this attempt decrypted (its packet number is known)."""
+        return self._client.largest_pn is not None
+
+    @property
+    def buffered(self) -> int:
+        """CRYPTO bytes held for both directions of this attempt."""
+        return self._client.stream.buffered + self._server.stream.buffered
+
     def receive_datagram(
         self, datagram: bytes, *, from_client: bool, ts_ns: int
     ) -> list[QuicEvent]:

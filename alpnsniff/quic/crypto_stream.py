@@ -48,6 +48,11 @@ class CryptoReassembler:
         #: The first cap that bit (:data:`ERROR_TOO_LARGE`, :data:`ERROR_TOO_FRAGMENTED`).
         self.error: str | None = None
 
+    @property
+    def buffered(self) -> int:
+        """Bytes held (the stream from offset 0 up to its highest received byte)."""
+        return len(self._buf)
+
     def add(self, offset: int, data: bytes) -> None:
         """Take one CRYPTO frame's data at ``offset``; bytes past the limit are dropped."""
         if not data:

@@ -16,12 +16,9 @@ from typing import Any
 
 import pytest
 
-from alpnsniff.keys.tls13 import (
-    Tls13ServerFlightDecryptor,
-    parse_encrypted_extensions,
-    server_handshake_keys,
-)
+from alpnsniff.keys.tls13 import Tls13ServerFlightDecryptor, server_handshake_keys
 from alpnsniff.tls.events import HandshakeMessage
+from alpnsniff.tls.messages import parse_encrypted_extensions
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "bench"

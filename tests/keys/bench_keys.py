@@ -26,10 +26,11 @@ from rfc_vectors import RFC8448_FLIGHT_RECORD, RFC8448_SERVER_HS_SECRET  # noqa:
 
 from alpnsniff.keys.keylog import KeyLog  # noqa: E402
 from alpnsniff.keys.quic_handshake import QuicHandshakeDecryptor  # noqa: E402
-from alpnsniff.keys.tls13 import Tls13ServerFlightDecryptor, parse_encrypted_extensions  # noqa: E402
+from alpnsniff.keys.tls13 import Tls13ServerFlightDecryptor  # noqa: E402
 from alpnsniff.quic.packets import LongHeaderPacket, split_datagram  # noqa: E402
 from alpnsniff.quic.versions import LongPacketType  # noqa: E402
 from alpnsniff.tls.hello import parse_client_hello, parse_server_hello  # noqa: E402
+from alpnsniff.tls.messages import parse_encrypted_extensions  # noqa: E402
 
 
 def per_call_us(stmt: object, number: int) -> float:

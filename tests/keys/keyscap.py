@@ -23,12 +23,13 @@ import pytest
 
 from alpnsniff.keys.keylog import KeyLog
 from alpnsniff.keys.quic_handshake import QuicHandshakeDecryptor
-from alpnsniff.keys.tls12 import Tls12HandshakeDecryptor, parse_next_protocol
-from alpnsniff.keys.tls13 import Tls13ServerFlightDecryptor, parse_encrypted_extensions
+from alpnsniff.keys.tls12 import Tls12HandshakeDecryptor
+from alpnsniff.keys.tls13 import Tls13ServerFlightDecryptor
 from alpnsniff.quic.connection import ClientHelloEvent, QuicConnection, ServerHelloEvent
 from alpnsniff.quic.versions import looks_like_quic_long_header
 from alpnsniff.tls.events import HandshakeMessage, StreamError
 from alpnsniff.tls.hello import ServerHello, parse_client_hello, parse_server_hello
+from alpnsniff.tls.messages import parse_encrypted_extensions, parse_next_protocol
 from alpnsniff.tls.stream import TlsStreamParser
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"

@@ -41,11 +41,11 @@ from alpnsniff.errors import DissectError, Malformed, Truncated, Unsupported
 from alpnsniff.keys.aead import TLS13_SUITES, DecryptFailed
 from alpnsniff.keys.keylog import KeyLog
 from alpnsniff.keys.quic_handshake import QuicHandshakeDecryptor, handshake_packet_keys
-from alpnsniff.keys.tls13 import parse_encrypted_extensions
 from alpnsniff.quic.frames import ConnectionClose
 from alpnsniff.quic.packets import LongHeaderPacket, split_datagram
 from alpnsniff.quic.versions import QUIC_V2, LongPacketType
 from alpnsniff.tls.events import HandshakeMessage
+from alpnsniff.tls.messages import parse_encrypted_extensions
 
 ALPN_FIELD = "tls.handshake.extensions_alpn_str"
 SECRET = bytes(range(32))

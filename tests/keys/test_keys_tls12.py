@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,14 +26,14 @@ from keyscap import (
 )
 from rfc_vectors import h
 
-from alpnsniff.errors import DissectError, Malformed, Truncated, Unsupported
+from alpnsniff.errors import DissectError, Malformed, Unsupported
 from alpnsniff.keys.tls12 import (
     TLS12_SUITES,
     Tls12HandshakeDecryptor,
-    parse_next_protocol,
     prf,
 )
 from alpnsniff.tls.events import AlertRecord, HandshakeMessage, StreamError
+from alpnsniff.tls.messages import parse_next_protocol
 
 NPN_FIELD = "tls.handshake.npn_selected_protocol"
 
@@ -320,33 +319,6 @@ def test_construction_errors() -> None:
         Tls12HandshakeDecryptor(0xC02B, ms, r[:31], r)
 
 
-@pytest.mark.parametrize(
-    ("body", "result"),
-    [
-        (b"\x02h2\x1c" + bytes(28), b"h2"),
-        (b"\x08http/1.1\x16" + bytes(22), b"http/1.1"),
-        (b"\x00\x00", b""),
-    ],
-)
-def test_parse_next_protocol(body: bytes, result: bytes) -> None:
-    assert parse_next_protocol(body) == result
-
-
-@pytest.mark.parametrize(
-    ("body", "exc", "message"),
-    [
-        (b"", Truncated, "opaque length: need 1 byte, 0 left at tls12.npn+0"),
-        (b"\x05h2", Truncated, "opaque of 5 bytes, 2 left at tls12.npn+0"),
-        (b"\x02h2", Truncated, "opaque length: need 1 byte, 0 left at tls12.npn+3"),
-        (b"\x02h2\x00!", Malformed, "1 byte left over after NextProtocol at tls12.npn+4"),
-    ],
-)
-def test_parse_next_protocol_errors(body: bytes, exc: type, message: str) -> None:
-    with pytest.raises(exc) as info:
-        parse_next_protocol(body)
-    assert str(info.value) == message
-
-
 # ------------------------------------------------------------------ fuzz
 
 
@@ -369,13 +341,6 @@ def test_fuzz_records_after_ccs(suite: int, etm: bool, ct: int, payload: bytes) 
         assert isinstance(event, HandshakeMessage | AlertRecord | StreamError)
         if isinstance(event, StreamError):
             assert isinstance(event.error, DissectError)
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.binary(max_size=80))
-def test_fuzz_parse_next_protocol(body: bytes) -> None:
-    with contextlib.suppress(DissectError):
-        assert len(parse_next_protocol(body)) <= 255
 
 
 def test_no_key_material_in_repr() -> None:

@@ -29,17 +29,16 @@ from rfc_vectors import (
     RFC8448_SERVER_HS_SECRET,
 )
 
-from alpnsniff.errors import DissectError, Malformed, Truncated, Unsupported
+from alpnsniff.errors import DissectError, Malformed, Unsupported
 from alpnsniff.keys.aead import TLS13_SUITES, DecryptFailed, hkdf_expand_label
 from alpnsniff.keys.tls13 import (
     MAX_CIPHERTEXT_LENGTH,
-    EncryptedExtensionsInfo,
     Tls13ServerFlightDecryptor,
-    parse_encrypted_extensions,
     server_handshake_keys,
 )
 from alpnsniff.quic import initial
 from alpnsniff.tls.events import AlertRecord, HandshakeMessage, StreamError
+from alpnsniff.tls.messages import EncryptedExtensionsInfo, parse_encrypted_extensions
 
 ALPN_FIELD = "tls.handshake.extensions_alpn_str"
 
@@ -339,77 +338,6 @@ def test_message_over_the_limit_is_skipped_unbuffered() -> None:
     assert dec.stats["messages_too_large"] == 1
 
 
-# ------------------------------------------------------------------ EncryptedExtensions
-
-
-@pytest.mark.parametrize(
-    ("body", "alpn", "has_alpn", "types", "errors"),
-    [
-        (b"\x00\x00", (), False, (), ()),
-        (EE_H2[4:], (b"h2",), True, (16,), ()),
-        (
-            bytes.fromhex("000c 0010 0008 0006 026832 086874"),
-            (b"h2",),
-            True,
-            (16,),
-            (
-                "application_layer_protocol_negotiation(16): opaque of 8 bytes, 2 left at tls13.ee+11",
-            ),
-        ),
-        (
-            bytes.fromhex("0012 0010 000e 000c 026832 08") + b"http/1.1",
-            (b"h2", b"http/1.1"),
-            True,
-            (16,),
-            ("alpn: server selected 2 protocols (RFC 7301 §3.1 requires exactly one)",),
-        ),
-        (
-            bytes.fromhex("0006 0010 0002 0000"),
-            (),
-            True,
-            (16,),
-            ("alpn: empty protocol_name_list (RFC 7301 §3.1 requires one name)",),
-        ),
-        (
-            bytes.fromhex("0012 0010 0005 0003 026832 0010 0005 0003 026833"),
-            (b"h2",),
-            True,
-            (16, 16),
-            (
-                "application_layer_protocol_negotiation(16): repeated, first one read (RFC 8446 §4.2)",
-            ),
-        ),
-        (bytes.fromhex("0008 000a 0004 0002 001d"), (), False, (10,), ()),
-    ],
-)
-def test_parse_encrypted_extensions(
-    body: bytes,
-    alpn: tuple[bytes, ...],
-    has_alpn: bool,
-    types: tuple[int, ...],
-    errors: tuple[str, ...],
-) -> None:
-    assert parse_encrypted_extensions(body) == EncryptedExtensionsInfo(
-        alpn=alpn, has_alpn=has_alpn, extensions=types, errors=errors
-    )
-
-
-@pytest.mark.parametrize(
-    ("body", "exc", "message"),
-    [
-        (b"", Truncated, "block length: need 2 bytes, 0 left at tls13.ee+0"),
-        (b"\x00\x05\x00\x10", Truncated, "block of 5 bytes, 2 left at tls13.ee+0"),
-        (b"\x00\x00\x00", Malformed, "1 byte left over after EncryptedExtensions at tls13.ee+2"),
-        (b"\x00\x03\x00\x10\x00", Truncated, "block length: need 2 bytes, 1 left at tls13.ee+4"),
-        (b"\x00\x04\x00\x10\x00\x09", Truncated, "block of 9 bytes, 0 left at tls13.ee+4"),
-    ],
-)
-def test_parse_encrypted_extensions_framing_errors(body: bytes, exc: type, message: str) -> None:
-    with pytest.raises(exc) as info:
-        parse_encrypted_extensions(body)
-    assert str(info.value) == message
-
-
 # ------------------------------------------------------------------ fuzz
 
 
@@ -434,16 +362,6 @@ def test_fuzz_sealed_inner_plaintexts(inners: list[bytes]) -> None:
         for event in feed(dec, seal(inner, seq)):
             assert isinstance(event, HandshakeMessage | AlertRecord | StreamError)
     assert dec.buffered <= sum(len(i) for i in inners)
-
-
-@settings(max_examples=500, deadline=None)
-@given(st.binary(max_size=100))
-def test_fuzz_parse_encrypted_extensions(body: bytes) -> None:
-    try:
-        info = parse_encrypted_extensions(body)
-    except DissectError:
-        return
-    assert info.has_alpn == (16 in info.extensions)
 
 
 def test_no_key_material_in_repr_or_errors() -> None:

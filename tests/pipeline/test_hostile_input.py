@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from alpnsniff.capture import open_capture
+from alpnsniff.flows.tcp import MAX_HANDSHAKE_STREAM, PROBE_SEGMENTS
 from alpnsniff.pipeline import Dissector, dissect
-from alpnsniff.tcpflow import MAX_HANDSHAKE_STREAM, PROBE_SEGMENTS
 from tests.conftest import shared_file
 
 CLIENT = bytes([10, 0, 0, 1])
@@ -55,7 +55,7 @@ def test_endless_handshake_record_is_cut_at_the_limit() -> None:
         seq += len(chunk)
     records, d = run(frames)
     assert records == []
-    assert not d.active  # nothing left buffering
+    assert not len(d.table)  # nothing left buffering
     errors = {k: v for k, v in d.stats.items() if k.startswith("tcp_client_")}
     assert errors, d.stats  # the bad hello was counted, not silently dropped
 
@@ -68,7 +68,7 @@ def test_non_tls_connection_is_given_up_after_the_probe_budget() -> None:
         frames.append(tcp_frame(b"NOOP\r\n", seq, dport=25))
         seq += 6
     records, d = run(frames)
-    assert records == [] and d.stats["tcp_not_tls"] == 1 and not d.active
+    assert records == [] and d.stats["tcp_not_tls"] == 1 and not len(d.table)
     assert d.stats["packets_fast_skipped"] == 5  # after giving up, each packet is one look-up
 
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from .records import Handshake, Selection
-from .tls.alpn import alpn_name, alpn_text
+from ..records import Handshake, Selection
+from ..tls.alpn import alpn_name, alpn_text
 
 NO_ALPN = "(no ALPN)"
 # Protocol IDs listed in the summary; the rest are summed on one line (the data has them all).
@@ -109,15 +109,22 @@ class Summary:
 # Counters that mean "something was not looked at, or could not be": reported as skips.
 _SKIP_PREFIXES = (
     "skipped_",
+    "internal_error",
     "tcp_evicted",
+    "quic_evicted",
+    "tcp_still_probing",
     "tcp_client_hello_",
     "tcp_server_hello_",
     "tcp_client_stream_",
     "tcp_server_stream_",
+    "tcp_segments_after_stream_error",
     "tcp_handshake_stream",
+    "quic_client_hello_",
+    "quic_server_hello_",
+    "quic_initial_undecryptable",
     "truncated_records",
     "corrupt_records",
-    "skip_generations",
+    "remembered_generations",
 )
 
 

@@ -1,13 +1,22 @@
-"""Where a run's TLS secrets come from: key log files and the capture's own DSBs.
+"""Where a run's TLS secrets come from: key log files and the capture's in-band secrets.
 
 The pipeline asks only when a ServerHello arrives (:meth:`KeyStore.secrets_for`), so a run
-without keys pays nothing per packet, and a pcapng Decryption Secrets Block is taken in as
-soon as the capture layer has read it (blocks come before the packets they serve).
+without keys pays nothing per packet, and a secret the capture carries in-band (a pcapng
+Decryption Secrets Block) is taken in as soon as the capture layer has read it (blocks
+come before the packets they serve). Which captures can carry secrets is the capture
+source's to say (:attr:`~alpnsniff.capture.Source.carries_secrets`), not a format name's.
 """
 
 from __future__ import annotations
 
-from .keys.keylog import KeyLog, SessionSecrets
+from typing import TYPE_CHECKING
+
+from .keylog import KeyLog, SessionSecrets
+
+if TYPE_CHECKING:
+    from alpnsniff.capture import Source
+
+__all__ = ["KeyStore"]
 
 
 class KeyStore:
@@ -23,14 +32,13 @@ class KeyStore:
         self.found = 0
 
     @classmethod
-    def for_capture(
-        cls, keylog: KeyLog | None, capture_format: str, dsb: list[tuple[int, bytes]]
-    ) -> KeyStore | None:
-        """The keys a capture's run uses: None (no cost at all) for a pcap without key log;
-        a pcapng may carry Decryption Secrets Blocks, taken in as they are read."""
-        if keylog is None and capture_format != "pcapng":
+    def for_capture(cls, keylog: KeyLog | None, source: Source) -> KeyStore | None:
+        """The keys a capture's run uses: None (no cost at all) without a key log from a
+        source that cannot carry secrets in-band (a pcap); otherwise a store that takes in
+        ``source.secrets`` (a pcapng's DSBs) as they are read."""
+        if keylog is None and not source.carries_secrets:
             return None
-        return cls(keylog if keylog is not None else KeyLog(), dsb)
+        return cls(keylog if keylog is not None else KeyLog(), source.secrets)
 
     def secrets_for(self, client_random: bytes) -> SessionSecrets | None:
         dsb = self._dsb

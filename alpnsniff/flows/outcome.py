@@ -1,8 +1,9 @@
 """Turn a ClientHello and the server's answer into one :class:`Handshake` record.
 
 Pure functions: what the server's answer means for ``selection`` lives here, once, for every
-transport (TLS over TCP now; QUIC and DTLS feed the same functions). A ClientHello waits as an
-:class:`Offer` until its answer is known; the frozen record is built once, at the end.
+transport (TLS over TCP and QUIC; DTLS next). A ClientHello waits as an :class:`Offer` until
+its answer is known (:mod:`.answers` keeps the waiting ones); the frozen record is built
+once, at the end.
 """
 
 from __future__ import annotations
@@ -10,12 +11,12 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass, replace
 
-from .errors import DissectError
-from .keys.tls13 import parse_encrypted_extensions
-from .records import Handshake, Selection
-from .tls.alpn import alpn_text
-from .tls.hello import ClientHello, ServerHello
-from .tls.registry import ALERT_NO_APPLICATION_PROTOCOL, is_grease, version_name
+from ..errors import DissectError
+from ..records import Handshake, Selection
+from ..tls.alpn import alpn_text
+from ..tls.hello import ClientHello, ServerHello
+from ..tls.messages import parse_encrypted_extensions
+from ..tls.registry import ALERT_NO_APPLICATION_PROTOCOL, version_name
 
 _FAMILY = {4: socket.AF_INET, 6: socket.AF_INET6}
 
@@ -67,11 +68,6 @@ class Answer:
 UNSEEN = Answer(Selection.UNSEEN)
 
 
-def _client_version(ch: ClientHello) -> str:
-    versions = [v for v in ch.supported_versions if not is_grease(v)]
-    return version_name(max(versions) if versions else ch.legacy_version)
-
-
 def record(offer: Offer, answer: Answer = UNSEEN) -> Handshake:
     """The record of an offer and its answer (``unseen`` when there was none)."""
     ends = offer.ends
@@ -83,7 +79,7 @@ def record(offer: Offer, answer: Answer = UNSEEN) -> Handshake:
         alpn: tuple[bytes, ...] = ()
         notes: tuple[str, ...] = ()
     else:
-        client_version = _client_version(ch)
+        client_version = version_name(ch.highest_version())
         sni = None if ch.sni is None else alpn_text(ch.sni)
         alpn = tuple(ch.alpn)
         note_list = list(ch.ext_errors)

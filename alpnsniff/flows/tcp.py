@@ -1,39 +1,34 @@
 """One TCP connection, from its first packet until its handshake facts are known.
 
-Sans-I/O: :meth:`TcpConnection.on_segment` takes a decoded segment with its frame number and
-time, and returns the :class:`Handshake` records it completed. Each direction is reassembled
+Sans-I/O: :meth:`TcpFlow.on_packet` takes a decoded segment with its frame number and time,
+and returns the :class:`Handshake` records it completed. Each direction is reassembled
 (:mod:`alpnsniff.net.tcp`) and probed at segment starts for the beginning of TLS, so TLS is
-found by its bytes on any port, after a STARTTLS or CONNECT preamble too, and never by port
-number. Once the server has answered the (last) ClientHello, the connection is ``done`` and
-the flow table forgets it.
+found by its bytes on any port, after a STARTTLS or CONNECT preamble too (and after a PROXY
+header, :mod:`alpnsniff.http.preamble`), and never by port number. The connection's state is
+one :class:`~.state.FlowState`; the ClientHellos waiting for their answer are in an
+:class:`~.answers.AnswerBook`. Once the server has answered the (last) ClientHello, the
+flow is ``DONE`` and the flow table forgets it.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import replace
+from typing import ClassVar
 
-from .errors import DissectError
-from .keys.tls12 import Tls12HandshakeDecryptor, parse_next_protocol
-from .keys.tls13 import Tls13ServerFlightDecryptor
-from .keystore import KeyStore
-from .net.segment import Segment
-from .net.tcp import StreamReassembler
-from .pairing import (
-    Answer,
-    Endpoints,
-    Offer,
-    alert_answer,
-    encrypted_extensions_answer,
-    record,
-    server_hello_answer,
-    sslv2_answer,
-    with_note,
-)
-from .records import Handshake
-from .tls.detect import NOT_TLS, classify_stream_start
-from .tls.hello import ServerHello, parse_client_hello, parse_server_hello
-from .tls.stream import (
+from ..errors import DissectError
+from ..http.preamble import has_proxy_header, plaintext_protocol, proxy_header_length
+from ..keys.stage import tls_decryptor
+from ..keys.store import KeyStore
+from ..keys.tls12 import Tls12HandshakeDecryptor
+from ..keys.tls13 import Tls13ServerFlightDecryptor
+from ..net.segment import Segment
+from ..net.tcp import StreamReassembler
+from ..records import Handshake
+from ..tls.detect import NOT_TLS, classify_stream_start
+from ..tls.hello import parse_client_hello, parse_server_hello
+from ..tls.messages import parse_next_protocol
+from ..tls.stream import (
     AlertRecord,
     ChangeCipherSpec,
     EncryptedRecord,
@@ -42,6 +37,18 @@ from .tls.stream import (
     StreamError,
     TlsStreamParser,
 )
+from .answers import AnswerBook
+from .outcome import (
+    Answer,
+    Endpoints,
+    Offer,
+    alert_answer,
+    encrypted_extensions_answer,
+    server_hello_answer,
+    sslv2_answer,
+    with_note,
+)
+from .state import FlowState
 
 SYN = 0x02
 ACK = 0x10
@@ -50,31 +57,11 @@ ACK = 0x10
 # A STARTTLS exchange (SMTP banner, EHLO, capabilities, STARTTLS, 220) or an HTTP CONNECT
 # takes 4-10 segments before the ClientHello; more than this is bulk data of another protocol.
 PROBE_SEGMENTS = 24
-# A segment start shorter than this may be the first bytes of a record split across segments.
-PROBE_PREFIX = 16
 # Segments held per direction while probing, so that the start of a ClientHello arriving
 # after its continuation (reordering) or after junk at the same sequence number (bare ACKs
 # with 2 bytes, as some stacks send) is reassembled whole. A ClientHello spans 1-5 segments.
 PROBE_HOLD_SEGMENTS = 8
 PROBE_HOLD_BYTES = 16 * 1024
-# Segment starts of protocols that never switch to TLS on the same connection: SSH and
-# HTTP/1 requests other than CONNECT (RFC 2817's Upgrade to TLS is not seen in practice).
-# Seeing one ends probing at once instead of after PROBE_SEGMENTS segments.
-PLAINTEXT_STARTS = (
-    b"SSH-",
-    b"GET /",
-    b"POST /",
-    b"HEAD /",
-    b"PUT /",
-    b"DELETE /",
-    b"OPTIONS /",
-    b"PATCH /",
-    b"GET http://",
-    b"POST http://",
-)
-# HAProxy PROXY protocol v2 signature (v1 is the text line "PROXY ...\r\n").
-PROXY_V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
-PROXY_V1_MAX = 107  # the v1 line is at most 107 bytes with its CRLF
 # A direction that stays inside one handshake longer than this is not a handshake we can use.
 MAX_HANDSHAKE_STREAM = 256 * 1024
 
@@ -85,9 +72,10 @@ HANDSHAKE_SERVER_HELLO = 2
 HANDSHAKE_ENCRYPTED_EXTENSIONS = 8
 HANDSHAKE_FINISHED = 20
 HANDSHAKE_NEXT_PROTOCOL = 67
-TLS13 = 0x0304
-EXT_ENCRYPT_THEN_MAC = 22
 CCS_HEADER = b"\x14\x03\x03\x00\x01"
+
+_HELLO_STARTS = ("tls-client-hello", "sslv2-client-hello")
+_SERVER_STARTS = ("tls-handshake", "tls-alert")
 
 
 class Direction:
@@ -105,56 +93,81 @@ class Direction:
         self.consumed = 0  # bytes fed to the TLS parser
         self.maybe_seq: int | None = None  # a held segment too short to classify alone
 
+    def buffered(self) -> int:
+        """Bytes this direction holds now (probe segments, out-of-order data, partial
+        records and messages)."""
+        n = self.held_bytes
+        if self.stream is not None:
+            n += self.stream.pending_bytes
+        if self.parser is not None:
+            n += self.parser.buffered
+        return n
 
-class TcpConnection:
-    """Handshake state of one TCP connection. ``key_a`` is the first direction seen."""
 
+class TcpFlow:
+    """Handshake state of one TCP connection. ``key`` is the first direction seen."""
+
+    transport: ClassVar[str] = "tcp"
     __slots__ = (
-        "awaiting",
+        "book",
+        "charged",
         "client_dec",
         "client_isn",
         "client_key",
         "dirs",
-        "done",
         "ends",
         "errors",
-        "key_a",
+        "key",
         "keys",
         "last_ts",
-        "not_tls",
-        "pending",
         "probes_left",
-        "retry",
         "server_dec",
+        "state",
         "stats",
     )
 
-    def __init__(self, key_a: bytes, stats: Counter[str], keys: KeyStore | None = None) -> None:
-        self.key_a = key_a
+    def __init__(self, key: bytes, stats: Counter[str], keys: KeyStore | None = None) -> None:
+        self.key = key
+        self.state = FlowState.PROBING
         self.dirs: dict[bytes, Direction] = {}
         self.client_key: bytes | None = None  # the direction that sent the ClientHello (or SYN)
         self.client_isn = -1  # the client's SYN sequence number, -1 when no SYN was seen
         self.ends: Endpoints | None = None
-        self.pending: list[Offer] = []  # ClientHellos waiting for the server's answer
-        self.retry = False  # a HelloRetryRequest was answered: the next ClientHello follows it
+        self.book = AnswerBook("tcp", stats)
         self.probes_left = PROBE_SEGMENTS
-        self.done = False  # facts known: forget this connection
-        self.not_tls = False  # gave up: no TLS start seen within the probe budget
         self.last_ts = 0
+        self.charged = 0  # bytes buffered, as last told to the flow table's budget
         self.errors: list[str] = []
         self.stats = stats  # shared run counters
         self.keys = keys  # the run's secrets (None: no key log, no DSB: no decryption)
-        self.awaiting: tuple[Offer, Answer] | None = None  # answered, waiting for decryption
         self.server_dec: Tls13ServerFlightDecryptor | None = None
         self.client_dec: Tls12HandshakeDecryptor | None = None
 
-    @property
-    def probing(self) -> bool:
-        """No TLS found yet in either direction."""
-        return all(d.parser is None for d in self.dirs.values())
+    def _set_state(self, state: FlowState) -> None:
+        self.state = state
+
+    # ---------------------------------------------------------------- the table's questions
+    def remembered(self) -> int:
+        """What the table remembers of a finished connection: the client's SYN sequence
+        number (-1 unknown), so that a new SYN on the same 5-tuple is told from a resent one."""
+        return self.client_isn
+
+    def buffered(self) -> int:
+        n = 0
+        for side in self.dirs.values():
+            n += side.buffered()
+        if self.server_dec is not None:
+            n += self.server_dec.buffered
+        if self.client_dec is not None:
+            n += self.client_dec.buffered
+        return n
+
+    def carried_data(self) -> bool:
+        """TLS was found, or a ClientHello waits: a SYN now opens a new connection."""
+        return self.state is not FlowState.PROBING or bool(self.book.pending)
 
     # ---------------------------------------------------------------- input
-    def on_segment(self, key: bytes, seg: Segment, frame: int, ts_ns: int) -> list[Handshake]:
+    def on_packet(self, key: bytes, seg: Segment, frame: int, ts_ns: int) -> list[Handshake]:
         self.last_ts = ts_ns
         side = self.dirs.get(key)
         if side is None:
@@ -169,8 +182,14 @@ class TcpConnection:
         payload = seg.payload
         if not payload:
             return []
-        if side.parser is not None:
-            assert side.stream is not None
+        parser = side.parser
+        if parser is not None:
+            if parser.stopped:
+                # the direction's TLS stream broke (counted once, with its reason): the
+                # rest of it cannot be parsed
+                self.stats["tcp_segments_after_stream_error"] += 1
+                return []
+            assert side.stream is not None  # set with the parser
             data = side.stream.add(seq, payload)
             return self._feed(key, side, data, frame, ts_ns) if data else []
         return self._probe(key, side, seg, seq, payload, frame, ts_ns)
@@ -179,6 +198,7 @@ class TcpConnection:
         self.client_key = key
         self.ends = Endpoints(seg.ip_version, seg.src, seg.sport, seg.dst, seg.dport)
 
+    # ---------------------------------------------------------------- probing
     def _probe(
         self,
         key: bytes,
@@ -191,12 +211,36 @@ class TcpConnection:
     ) -> list[Handshake]:
         """Look for the start of TLS at this segment's start (after a PROXY header)."""
         start = payload
-        if payload[:6] == b"PROXY " or payload[:12] == PROXY_V2_SIGNATURE:
+        if has_proxy_header(payload):
             cut = proxy_header_length(payload)
             if cut:
                 self.stats["tcp_proxy_protocol_headers"] += 1
                 start = payload[cut:]
                 seq = (seq + cut) & 0xFFFFFFFF
+        kind, seq, start = self._classify(side, seq, start, payload)
+        pending = bool(self.book.pending)
+        from_server = self.client_key is not None and key != self.client_key
+        if kind in _HELLO_STARTS and not pending:
+            if self.client_key != key:
+                self._set_client(key, seg)
+            return self._start_tls(key, side, seq, start, frame, ts_ns)
+        if kind in _SERVER_STARTS and pending and from_server:
+            return self._start_tls(key, side, seq, start, frame, ts_ns)
+        verdict = self._probe_verdict(kind, start, pending, from_server, side)
+        if verdict is not None:
+            return self._conclude_probe(verdict, frame)
+        self._hold(side, seq, payload)
+        self.probes_left -= 1
+        if self.probes_left <= 0 and not pending:
+            self.stats["tcp_not_tls"] += 1
+            self._set_state(FlowState.NOT_TLS)
+        return []
+
+    def _classify(
+        self, side: Direction, seq: int, start: bytes, payload: bytes
+    ) -> tuple[str | None, int, bytes]:
+        """What this segment start is, with the held segments' help: the kind, and where the
+        TLS start (if any) is."""
         kind = classify_stream_start(start)
         if kind is None:
             # too short to tell: maybe the first bytes of a record split across segments
@@ -210,50 +254,40 @@ class TcpConnection:
             first = next((p for q, p in side.held if q == maybe), b"")
             kind = self._classify_with_held(side, maybe, first)
             if kind is not None and kind != NOT_TLS:
-                seq, start = maybe, first
-            else:
-                side.held.pop()
-                side.held_bytes -= len(payload)
-                kind = NOT_TLS
-        is_client_side = self.client_key is None or key == self.client_key
-        if kind in ("tls-client-hello", "sslv2-client-hello") and not self.pending:
-            if self.client_key != key:
-                self._set_client(key, seg)
-            return self._start_tls(key, side, seq, start, frame, ts_ns)
-        if kind in ("tls-handshake", "tls-alert") and self.pending and not is_client_side:
-            return self._start_tls(key, side, seq, start, frame, ts_ns)
-        if kind in ("tls-handshake", "tls-alert") and not self.pending and not side.held:
-            # the server's flight, but no ClientHello before it: the capture started late or
-            # sees one direction only. A record needs the ClientHello: count and forget.
-            self.stats["tcp_server_hello_without_client_hello"] += 1
-            self.done = True
-            return []
-        if not self.pending and start[:2] == b"\x17\x03" and not side.held:
-            # TLS application data at the first segment seen: the handshake happened before
-            # the capture began. Nothing to learn here.
-            self.stats["tcp_tls_midstream"] += 1
-            self.done = True
-            return []
-        if (
-            self.pending
-            and not is_client_side
-            and len(start) >= 3
-            and start[0] & 0x80
-            and start[2] == 4
-        ):
-            # SSLv2 SERVER-HELLO answering an SSLv2-format ClientHello.
-            self.done = True
-            return [record(self.pending.pop(0), sslv2_answer(frame=frame))]
-        if not self.pending and start.startswith(PLAINTEXT_STARTS):
-            # SSH or a plain HTTP request: a protocol that never turns into TLS later
-            # (HTTP CONNECT, which can, is not among these)
-            self.stats["tcp_plaintext_protocol"] += 1
-            self.not_tls = True
-            return []
-        self._hold(side, seq, payload)
-        self.probes_left -= 1
-        if self.probes_left <= 0 and not self.pending:
-            self.not_tls = True
+                return kind, maybe, first
+            side.held.pop()
+            side.held_bytes -= len(payload)
+            kind = NOT_TLS
+        return kind, seq, start
+
+    @staticmethod
+    def _probe_verdict(
+        kind: str | None, start: bytes, pending: bool, from_server: bool, side: Direction
+    ) -> str | None:
+        """The segment start ends probing: why (a stats name), else None (keep probing)."""
+        if not pending:
+            if kind in _SERVER_STARTS and not side.held:
+                # the server's flight without a ClientHello before it: the capture started
+                # late or sees one direction only; a record needs the ClientHello
+                return "tcp_server_hello_without_client_hello"
+            if start[:2] == b"\x17\x03" and not side.held:
+                # TLS application data at the first segment seen: the handshake happened
+                # before the capture began
+                return "tcp_tls_midstream"
+            if plaintext_protocol(start) is not None:
+                return "tcp_plaintext_protocol"  # SSH or a plain HTTP request
+        elif from_server and len(start) >= 3 and start[0] & 0x80 and start[2] == 4:
+            return "sslv2-server-hello"  # answering an SSLv2-format ClientHello
+        return None
+
+    def _conclude_probe(self, verdict: str, frame: int) -> list[Handshake]:
+        if verdict == "sslv2-server-hello":
+            self._set_state(FlowState.DONE)
+            return [self.book.answer(sslv2_answer(frame=frame))]
+        self.stats[verdict] += 1
+        if verdict == "tcp_plaintext_protocol":
+            self.stats["tcp_not_tls"] += 1
+        self._set_state(FlowState.NOT_TLS)
         return []
 
     def _hold(self, side: Direction, seq: int, payload: bytes) -> None:
@@ -262,7 +296,8 @@ class TcpConnection:
         while len(side.held) > PROBE_HOLD_SEGMENTS or side.held_bytes > PROBE_HOLD_BYTES:
             side.held_bytes -= len(side.held.pop(0)[1])
 
-    def _classify_with_held(self, side: Direction, seq: int, start: bytes) -> str | None:
+    @staticmethod
+    def _classify_with_held(side: Direction, seq: int, start: bytes) -> str | None:
         """Classify a short segment start together with the held segments that follow it."""
         stream = StreamReassembler(seq)
         data = stream.add(seq, start)
@@ -274,6 +309,8 @@ class TcpConnection:
         self, key: bytes, side: Direction, seq: int, start: bytes, frame: int, ts_ns: int
     ) -> list[Handshake]:
         """TLS begins at ``seq``: reassemble from there, with what was held while probing."""
+        if self.state is FlowState.PROBING:
+            self._set_state(FlowState.HANDSHAKE)
         stream = side.stream = StreamReassembler(seq)
         side.parser = TlsStreamParser()
         data = stream.add(seq, start)
@@ -284,15 +321,16 @@ class TcpConnection:
         side.held_bytes = 0
         return self._feed(key, side, data, frame, ts_ns)
 
+    # ---------------------------------------------------------------- TLS
     def _feed(
         self, key: bytes, side: Direction, data: bytes, frame: int, ts_ns: int
     ) -> list[Handshake]:
         parser = side.parser
-        assert parser is not None
+        assert parser is not None  # only called once TLS started in this direction
         side.consumed += len(data)
         if side.consumed > MAX_HANDSHAKE_STREAM:
             self.stats["tcp_handshake_stream_too_long"] += 1
-            self.done = True
+            self._set_state(FlowState.DONE)
             return self.flush()
         out: list[Handshake] = []
         from_client = key == self.client_key
@@ -301,16 +339,16 @@ class TcpConnection:
                 out.extend(self._client_event(event, frame, ts_ns))
             else:
                 out.extend(self._server_event(event, frame))
-            if self.done:
+            if self.state is FlowState.DONE:
                 break
         return out
 
-    # ---------------------------------------------------------------- client side
     def _client_event(self, event: object, frame: int, ts_ns: int) -> list[Handshake]:
-        ends = self.ends
-        assert ends is not None
         if self.client_dec is not None and isinstance(event, ChangeCipherSpec | EncryptedRecord):
-            return self._client_decrypt(event, frame)
+            return self._client_decrypt(event)
+        ends = self.ends
+        assert ends is not None  # set with client_key, before any client event
+        book = self.book
         if isinstance(event, HandshakeMessage):
             if event.msg_type != HANDSHAKE_CLIENT_HELLO:
                 return []
@@ -320,90 +358,63 @@ class TcpConnection:
                 self._error("client_hello", err, frame)
                 return []
             self.stats["tcp_client_hellos"] += 1
-            self.pending.append(Offer(ends, ts_ns, frame, "tcp", ch, hello_retry=self.retry))
+            book.offer(Offer(ends, ts_ns, frame, "tcp", ch, hello_retry=book.retry))
         elif isinstance(event, SSLv2ClientHello):
             self.stats["tcp_sslv2_client_hellos"] += 1
-            self.pending.append(Offer(ends, ts_ns, frame, "tcp", None, event.version))
+            book.offer(Offer(ends, ts_ns, frame, "tcp", None, event.version))
         elif isinstance(event, StreamError):
             self._error("client_stream", event.error, frame)
         return []
 
-    # ---------------------------------------------------------------- server side
     def _server_event(self, event: object, frame: int) -> list[Handshake]:
         if self.server_dec is not None and isinstance(event, EncryptedRecord):
-            return self._server_decrypt(event, frame)
+            return self._server_decrypt(event)
+        book = self.book
         if isinstance(event, HandshakeMessage):
-            if event.msg_type != HANDSHAKE_SERVER_HELLO or not self.pending:
+            if event.msg_type != HANDSHAKE_SERVER_HELLO or not book.pending:
                 return []
             try:
                 sh = parse_server_hello(event.body)
             except DissectError as err:
                 self._error("server_hello", err, frame)
-                self.done = True
+                self._set_state(FlowState.DONE)
                 return self.flush()
-            offer = self.pending.pop(0)
+            offer = book.pending[0]
             answer = server_hello_answer(offer, sh, frame=frame)
             if sh.is_hrr:
-                self.retry = True
-                return [record(offer, answer)]
-            if self.keys is not None and self._start_decryption(offer, sh):
-                self.awaiting = (offer, answer)  # the record waits for the decrypted facts
-                return []
-            self.done = True
-            return [record(offer, answer), *self.flush()]
+                book.retry = True
+                return [book.answer(answer)]
+            if self.keys is not None and offer.hello is not None:
+                dec = tls_decryptor(self.keys, offer.hello, sh, self.stats)
+                if dec is not None:
+                    if isinstance(dec, Tls13ServerFlightDecryptor):
+                        self.server_dec = dec
+                    else:
+                        self.client_dec = dec
+                    book.await_decryption(answer)  # the record waits for the decrypted facts
+                    self._set_state(FlowState.DECRYPTING)
+                    return []
+            self._set_state(FlowState.DONE)
+            return [book.answer(answer), *self.flush()]
         if isinstance(event, AlertRecord):
-            if not self.pending:
+            if not book.pending:
                 return []
             if event.level != ALERT_LEVEL_FATAL:
                 # a warning (e.g. 112 unrecognized_name) does not end the handshake
                 self.stats["tcp_server_warning_alerts"] += 1
                 return []
-            self.done = True
-            answer = alert_answer(event.description, frame=frame)
-            return [record(self.pending.pop(0), answer), *self.flush()]
+            self._set_state(FlowState.DONE)
+            return [book.answer(alert_answer(event.description, frame=frame)), *self.flush()]
         if isinstance(event, StreamError):
             self._error("server_stream", event.error, frame)
-            self.done = True
+            self._set_state(FlowState.DONE)
             return self.flush()
         return []
 
     # ---------------------------------------------------------------- decryption stage
-    def _start_decryption(self, offer: Offer, sh: ServerHello) -> bool:
-        """With keys for this ClientHello, decrypt what hides the rest of the answer."""
-        assert self.keys is not None and offer.hello is not None
-        secrets = self.keys.secrets_for(offer.hello.random)
-        stats = self.stats
-        if secrets is None:
-            stats["keys_not_in_keylog"] += 1
-            return False
-        try:
-            if sh.selected_version == TLS13:
-                secret = secrets.server_handshake_traffic_secret
-                if secret is None:
-                    stats["keys_no_server_handshake_secret"] += 1
-                    return False
-                self.server_dec = Tls13ServerFlightDecryptor(sh.cipher_suite, secret)
-                return True
-            if sh.npn_protocols and secrets.master_secret is not None:
-                etm = EXT_ENCRYPT_THEN_MAC in offer.hello.extensions and (
-                    EXT_ENCRYPT_THEN_MAC in sh.extensions
-                )
-                self.client_dec = Tls12HandshakeDecryptor(
-                    sh.cipher_suite,
-                    secrets.master_secret,
-                    offer.hello.random,
-                    sh.random,
-                    version=sh.selected_version,
-                    encrypt_then_mac=etm,
-                )
-                return True
-        except DissectError as err:
-            stats[f"keys_cannot_decrypt_{err.reason}"] += 1
-        return False
-
-    def _server_decrypt(self, event: EncryptedRecord, frame: int) -> list[Handshake]:
-        assert self.server_dec is not None and self.awaiting is not None
-        offer, answer = self.awaiting
+    def _server_decrypt(self, event: EncryptedRecord) -> list[Handshake]:
+        assert self.server_dec is not None  # set with the awaited answer
+        offer, answer = self.book.settled_answer()
         for out in self.server_dec.feed_record(event.content_type, event.header, event.payload):
             if isinstance(out, StreamError):
                 self.stats[f"tcp_decrypt_{out.error.reason}"] += 1
@@ -413,13 +424,11 @@ class TcpConnection:
                 return self._settle(encrypted_extensions_answer(offer, answer, out.body))
         return []
 
-    def _client_decrypt(
-        self, event: ChangeCipherSpec | EncryptedRecord, frame: int
-    ) -> list[Handshake]:
-        assert self.client_dec is not None
-        if self.awaiting is None:
+    def _client_decrypt(self, event: ChangeCipherSpec | EncryptedRecord) -> list[Handshake]:
+        assert self.client_dec is not None  # set with the awaited answer
+        if self.book.awaiting is None:
             return []
-        _, answer = self.awaiting
+        _, answer = self.book.awaiting
         if isinstance(event, ChangeCipherSpec):
             outs = self.client_dec.feed_record(20, CCS_HEADER, b"\x01")
         else:
@@ -441,12 +450,9 @@ class TcpConnection:
 
     def _settle(self, answer: Answer) -> list[Handshake]:
         """The awaited facts are in: the record leaves and the connection is done."""
-        assert self.awaiting is not None
-        offer = self.awaiting[0]
-        self.awaiting = None
         self.server_dec = self.client_dec = None
-        self.done = True
-        return [record(offer, answer), *self.flush()]
+        self._set_state(FlowState.DONE)
+        return self.book.settle(answer)
 
     # ---------------------------------------------------------------- end
     def _error(self, where: str, err: DissectError, frame: int) -> None:
@@ -455,25 +461,21 @@ class TcpConnection:
 
     def flush(self) -> list[Handshake]:
         """Records still waiting for an answer leave now, as ``unseen``."""
-        out: list[Handshake] = []
-        if self.awaiting is not None:
-            offer, answer = self.awaiting
-            self.awaiting = None
-            self.stats["tcp_decryption_unfinished"] += 1
-            out.append(record(offer, with_note(answer, "keys-given-but-flight-not-seen")))
-        waiting = self.pending
-        self.pending = []
-        if waiting:
-            self.stats["tcp_unanswered_client_hellos"] += len(waiting)
-        out.extend(record(offer) for offer in waiting)
-        return out
+        return self.book.flush()
 
-
-def proxy_header_length(data: bytes) -> int:
-    """Length of a PROXY protocol v1/v2 header at the start of ``data`` (0: none)."""
-    if data[:6] == b"PROXY ":
-        end = data.find(b"\r\n", 0, PROXY_V1_MAX)
-        return end + 2 if end > 0 else 0
-    if data[:12] == PROXY_V2_SIGNATURE and len(data) >= 16:
-        return 16 + (data[14] << 8 | data[15])
-    return 0
+    def abandon(self, *, at_end: bool) -> list[Handshake]:
+        """The flow leaves the table before its facts are known (evicted, or ``at_end`` of
+        the input): count what was left unfinished, then flush."""
+        stats = self.stats
+        if self.state is FlowState.PROBING:
+            if not at_end:
+                stats["tcp_evicted_while_probing"] += 1
+            elif any(d.held for d in self.dirs.values()):
+                # data seen, no TLS found yet, budget not spent: say so rather than vanish
+                stats["tcp_still_probing_at_end"] += 1
+        elif not self.book.waiting and self.client_key is not None:
+            client = self.dirs.get(self.client_key)
+            if client is not None and client.parser is not None and client.parser.buffered:
+                # a ClientHello begun but never completed (segments lost, or it stalled)
+                stats["tcp_client_hello_incomplete"] += 1
+        return self.flush()

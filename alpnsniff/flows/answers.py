@@ -1,0 +1,77 @@
+"""The answer bookkeeping every transport shares, written once.
+
+A ClientHello waits as an :class:`~.outcome.Offer` until the server answers it; a server
+answer that needs the decryption stage waits beside its offer until the decrypted facts
+come in (``settle``); whatever is still waiting when a flow leaves the table goes out as
+``unseen`` (``flush``). TCP and QUIC flows (and DTLS next) each hold one :class:`AnswerBook`
+and decide only *what* the server said; the book decides which record leaves when.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from ..records import Handshake
+from .outcome import Answer, Offer, record, with_note
+
+#: Note on a record whose keys were given but whose encrypted flight never came.
+NOTE_FLIGHT_NOT_SEEN = "keys-given-but-flight-not-seen"
+
+
+class AnswerBook:
+    """ClientHellos waiting for the server, and the one answer waiting for decryption."""
+
+    __slots__ = ("awaiting", "pending", "retry", "stats", "transport")
+
+    def __init__(self, transport: str, stats: Counter[str]) -> None:
+        self.transport = transport  # the stats prefix: "tcp", "quic"
+        self.stats = stats
+        self.pending: list[Offer] = []  # in the order the client sent them
+        self.awaiting: tuple[Offer, Answer] | None = None  # answered, waiting for decryption
+        # a HelloRetryRequest was answered: the next ClientHello follows it
+        self.retry = False
+
+    @property
+    def waiting(self) -> bool:
+        """A ClientHello or an answer is still waiting."""
+        return bool(self.pending) or self.awaiting is not None
+
+    def offer(self, offer: Offer) -> None:
+        self.pending.append(offer)
+
+    def answer(self, answer: Answer) -> Handshake:
+        """The first waiting ClientHello got its (final, or HelloRetryRequest) answer."""
+        return record(self.pending.pop(0), answer)
+
+    def await_decryption(self, answer: Answer) -> None:
+        """The first waiting ClientHello was answered; the rest of the answer is encrypted and
+        the run has its keys: the record waits for :meth:`settle`."""
+        self.awaiting = (self.pending.pop(0), answer)
+
+    def settled_answer(self) -> tuple[Offer, Answer]:
+        """The offer and answer waiting for decryption (there must be one)."""
+        if self.awaiting is None:
+            raise RuntimeError("nothing awaits decryption")
+        return self.awaiting
+
+    def settle(self, answer: Answer) -> list[Handshake]:
+        """The decrypted facts are in: that record leaves, and every other waiting one."""
+        offer, _ = self.settled_answer()
+        self.awaiting = None
+        return [record(offer, answer), *self.flush()]
+
+    def flush(self) -> list[Handshake]:
+        """Every record still waiting leaves now: an answer without its decrypted facts keeps
+        what the clear text said (with a note), ClientHellos without answer are ``unseen``."""
+        out: list[Handshake] = []
+        if self.awaiting is not None:
+            offer, answer = self.awaiting
+            self.awaiting = None
+            self.stats[f"{self.transport}_decryption_unfinished"] += 1
+            out.append(record(offer, with_note(answer, NOTE_FLIGHT_NOT_SEEN)))
+        waiting = self.pending
+        if waiting:
+            self.pending = []
+            self.stats[f"{self.transport}_unanswered_client_hellos"] += len(waiting)
+            out.extend(record(offer) for offer in waiting)
+        return out

@@ -1,0 +1,283 @@
+"""The flow table: every connection in handshake, of every transport, in one place.
+
+It holds the flows (each under both directions' keys), remembers the keys of finished ones
+(two generations, so memory is bounded and a long-running connection costs one look-up a
+packet), and enforces the limits, each counted when it bites:
+
+- **idle time**: :meth:`FlowTable.tick` (called with the capture time of each packet that
+  reaches the table, and by a live source when the link is quiet) evicts flows silent for
+  ``IDLE_TIMEOUT_NS``;
+- **count**: more than ``MAX_FLOWS`` flows evicts the least recently active;
+- **bytes**: more than ``MAX_BUFFERED_BYTES`` buffered across all flows evicts the least
+  recently active until the total is back under the budget.
+
+An evicted flow is *forgotten, not judged*: its waiting records leave as ``unseen`` and its
+next packet (after a pause, or a timestamp that jumped) starts it afresh. A flow that
+reaches a final state leaves at once; ``DONE`` and ``NOT_TLS`` flows are remembered,
+``GAVE_UP`` ones are not. The table keeps no clock: time comes in with the packets.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import ClassVar, Final, Protocol
+
+from ..net.segment import Segment
+from ..records import Handshake
+from .state import REMEMBERED_STATES, FlowState
+
+# Flows in handshake (or probing) state at once. Each costs a few hundred bytes to a few KB
+# (its parsed ClientHello) plus its buffered bytes; beyond this the least recently active are
+# evicted (their waiting ClientHellos reported as unseen, the eviction counted).
+MAX_FLOWS: Final = 50_000
+# Bytes buffered across all flows (probe segments, out-of-order segments, partial records and
+# messages, CRYPTO streams). Per-flow caps bound one flow (~400 KB at worst); this bounds
+# their sum, so 20,000 connections each stalling inside a 16 KB ClientHello cannot take
+# 300 MB. 64 MB holds ~4,000 of the largest real ClientHellos (Chromium's post-quantum key
+# shares, ~16 KB with a certificate compression list) at once.
+MAX_BUFFERED_BYTES: Final = 64 * 1024 * 1024
+# When the byte budget bites, evict down to this share of it, so that a flood does not pay an
+# eviction per packet.
+BUDGET_LOW_WATER: Final = 0.9
+# A flow silent this long (capture time) is evicted: handshakes take milliseconds to seconds;
+# two minutes matches the usual TCP idle timeouts of flow meters.
+IDLE_TIMEOUT_NS: Final = 120 * 1_000_000_000
+# How often (capture time) the idle flows are looked for.
+SWEEP_INTERVAL_NS: Final = 10 * 1_000_000_000
+# Keys of finished flows remembered, in two generations: when the young one holds this many,
+# the old one is dropped. ~40 MB at most; a forgotten connection that is still running is
+# looked at once more and forgotten again (its data is not a handshake).
+REMEMBER_GENERATION: Final = 200_000
+# Error messages kept for the report (all are counted in stats; the text of the first few helps).
+MAX_ERRORS_KEPT: Final = 100
+
+
+class Flow(Protocol):
+    """What the table needs of a transport's flow (TCP, QUIC; DTLS next)."""
+
+    transport: ClassVar[str]  # the stats prefix: "tcp", "quic"
+    key: bytes  # the key of the direction that opened the flow
+    state: FlowState
+    last_ts: int  # capture time of its last packet
+    charged: int  # its buffered bytes, as last counted against the byte budget
+    errors: list[str]
+
+    def on_packet(self, key: bytes, seg: Segment, frame: int, ts_ns: int) -> list[Handshake]: ...
+
+    def buffered(self) -> int: ...
+
+    def remembered(self) -> object: ...
+
+    def flush(self) -> list[Handshake]: ...
+
+    def abandon(self, *, at_end: bool) -> list[Handshake]: ...
+
+
+class Missing:
+    """The type of :data:`MISSING`."""
+
+
+#: What :meth:`Remembered.get` returns for a key it does not hold.
+MISSING: Final = Missing()
+
+
+class Remembered:
+    """Keys of finished flows of one IP protocol and what is remembered of each, in two
+    generations. The hot loop reads ``young`` and ``old`` directly (re-reading both after
+    anything that may have turned a generation)."""
+
+    __slots__ = ("old", "stats", "young")
+
+    def __init__(self, stats: Counter[str]) -> None:
+        self.young: dict[bytes, object] = {}
+        self.old: dict[bytes, object] = {}
+        self.stats = stats
+
+    def __len__(self) -> int:
+        return len(self.young) + len(self.old)
+
+    def get(self, key: bytes) -> object:
+        value = self.young.get(key, MISSING)
+        return self.old.get(key, MISSING) if value is MISSING else value
+
+    def put(self, key: bytes, value: object) -> None:
+        young = self.young
+        young[key] = value
+        if len(young) >= REMEMBER_GENERATION:
+            self.old = young
+            self.young = {}
+            self.stats["remembered_generations_dropped"] += 1
+
+    def forget(self, key: bytes) -> None:
+        self.young.pop(key, None)
+        self.old.pop(key, None)
+
+
+def reverse_key(key: bytes) -> bytes:
+    """The other direction's key: ``src + dst + sport + dport`` with both pairs swapped."""
+    half = (len(key) - 4) // 2
+    return key[half : 2 * half] + key[:half] + key[-2:] + key[-4:-2]
+
+
+class FlowTable:
+    """Active flows by (IP protocol, key), least recently active first; remembered keys."""
+
+    __slots__ = (
+        "_active",
+        "_last_sweep",
+        "_order",
+        "buffered",
+        "errors",
+        "idle_timeout_ns",
+        "max_buffered",
+        "max_flows",
+        "remembered",
+        "stats",
+    )
+
+    def __init__(
+        self,
+        stats: Counter[str],
+        *,
+        max_flows: int = MAX_FLOWS,
+        max_buffered: int = MAX_BUFFERED_BYTES,
+        idle_timeout_ns: int = IDLE_TIMEOUT_NS,
+        protocols: tuple[int, ...] = (6, 17),
+    ) -> None:
+        self.stats = stats
+        self.max_flows = max_flows
+        self.max_buffered = max_buffered
+        self.idle_timeout_ns = idle_timeout_ns
+        self._active: dict[int, dict[bytes, Flow]] = {p: {} for p in protocols}
+        # every active flow once, least recently active first (a dict keeps insertion order;
+        # a flow is moved to the end by each of its packets)
+        self._order: dict[Flow, int] = {}
+        self.remembered: dict[int, Remembered] = {p: Remembered(stats) for p in protocols}
+        self.buffered = 0  # bytes buffered across all flows, as last counted
+        self.errors: list[str] = []  # the first MAX_ERRORS_KEPT flow errors, for the report
+        self._last_sweep: int | None = None
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+    # ------------------------------------------------------------------ look-ups
+    def get(self, proto: int, key: bytes) -> Flow | None:
+        return self._active[proto].get(key)
+
+    def recall(self, proto: int, key: bytes) -> object:
+        """What is remembered of the finished flow with this key, else :data:`MISSING`."""
+        return self.remembered[proto].get(key)
+
+    def remember(self, proto: int, key: bytes, value: object, reverse: object) -> None:
+        """Remember a 5-tuple without a flow (e.g. UDP that no transport recognises)."""
+        known = self.remembered[proto]
+        known.put(key, value)
+        known.put(reverse_key(key), reverse)
+
+    def unremember(self, proto: int, key: bytes) -> None:
+        """A new connection on a remembered 5-tuple: forget both directions' keys."""
+        known = self.remembered[proto]
+        known.forget(key)
+        known.forget(reverse_key(key))
+
+    # ------------------------------------------------------------------ flows
+    def add(self, proto: int, flow: Flow) -> list[Handshake]:
+        """Track a new flow under both directions' keys; evicts the least recently active
+        flows when there are more than ``max_flows``."""
+        active = self._active[proto]
+        key = flow.key
+        active[key] = flow
+        active[reverse_key(key)] = flow
+        self._order[flow] = proto
+        if len(self._order) <= self.max_flows:
+            return []
+        out: list[Handshake] = []
+        while len(self._order) > self.max_flows:
+            oldest = next(iter(self._order))
+            self.stats[f"{oldest.transport}_evicted_table_full"] += 1
+            out.extend(self.evict(oldest))
+        return out
+
+    def after_packet(self, proto: int, flow: Flow) -> list[Handshake]:
+        """Book a flow's packet: a flow in a final state leaves (remembered or not), an
+        active one becomes the most recent and its buffered bytes are counted."""
+        if flow.state in REMEMBERED_STATES:
+            return self._retire(proto, flow, remember=True)
+        if flow.state is FlowState.GAVE_UP:
+            return self._retire(proto, flow, remember=False)
+        order = self._order
+        if order.pop(flow, None) is not None:
+            order[flow] = proto
+        now = flow.buffered()
+        self.buffered += now - flow.charged
+        flow.charged = now
+        if self.buffered <= self.max_buffered:
+            return []
+        out: list[Handshake] = []
+        low = self.max_buffered * BUDGET_LOW_WATER
+        while self.buffered > low and order:
+            oldest = next(iter(order))
+            self.stats[f"{oldest.transport}_evicted_byte_budget"] += 1
+            out.extend(self.evict(oldest))
+        return out
+
+    def _drop(self, proto: int, flow: Flow) -> None:
+        active = self._active[proto]
+        key = flow.key
+        active.pop(key, None)
+        active.pop(reverse_key(key), None)
+        self._order.pop(flow, None)
+        self.buffered -= flow.charged
+        flow.charged = 0
+        errors = self.errors
+        if flow.errors and len(errors) < MAX_ERRORS_KEPT:
+            errors.extend(flow.errors[: MAX_ERRORS_KEPT - len(errors)])
+
+    def _retire(self, proto: int, flow: Flow, *, remember: bool) -> list[Handshake]:
+        self._drop(proto, flow)
+        if remember:
+            value = flow.remembered()
+            known = self.remembered[proto]
+            if isinstance(value, tuple):
+                known.put(flow.key, value[0])
+                known.put(reverse_key(flow.key), value[1])
+            else:
+                known.put(flow.key, value)
+                known.put(reverse_key(flow.key), value)
+        return flow.flush()
+
+    def evict(self, flow: Flow) -> list[Handshake]:
+        """Forget a flow without a verdict: its next packet starts afresh."""
+        proto = self._order.get(flow)
+        if proto is None:
+            return []
+        self._drop(proto, flow)
+        return flow.abandon(at_end=False)
+
+    # ------------------------------------------------------------------ time
+    def tick(self, now_ns: int) -> list[Handshake]:
+        """Time has come to ``now_ns`` (a packet's capture time, or a live source's clock
+        when the link is quiet): evict the flows idle for ``idle_timeout_ns``, looked for
+        once every ``SWEEP_INTERVAL_NS``."""
+        last = self._last_sweep
+        if last is not None and now_ns - last <= SWEEP_INTERVAL_NS:
+            return []
+        self._last_sweep = now_ns
+        if last is None:
+            return []
+        horizon = now_ns - self.idle_timeout_ns
+        idle = [f for f in self._order if f.last_ts < horizon]
+        out: list[Handshake] = []
+        for flow in idle:
+            self.stats[f"{flow.transport}_evicted_idle"] += 1
+            out.extend(self.evict(flow))
+        return out
+
+    def finish(self) -> list[Handshake]:
+        """End of input: every flow still waiting reports what it has."""
+        out: list[Handshake] = []
+        for flow in list(self._order):
+            proto = self._order[flow]
+            self._drop(proto, flow)
+            out.extend(flow.abandon(at_end=True))
+        return out
