@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from .capture import CaptureStats, Source, open_capture
-from .flows.table import MAX_ERRORS_KEPT, MISSING, FlowTable
+from .flows.table import MAX_ERRORS_KEPT, MISSING, FlowTable, shard_of
 from .flows.tcp import TcpFlow
 from .flows.transports import UDP_FIRST_BYTES, recognise_udp
 from .keys.keylog import KeyLog
@@ -61,10 +61,10 @@ class Dissector:
     """Packets in, handshake records out. One per capture (frame numbers restart)."""
 
     def __init__(self, shard: int = 0, shards: int = 1, keys: KeyStore | None = None) -> None:
-        # Sharding: with ``shards`` > 1 this dissector keeps only the flows whose symmetric
-        # port hash ``(sport ^ dport) & 255`` modulo ``shards`` is ``shard`` (the hot loop
-        # computes the same from the ports' low bytes); packets that belong to no flow
-        # (decoder skips) are counted by shard 0 alone.
+        # Sharding: with ``shards`` > 1 this dissector keeps only the flows whose
+        # ``flows.table.shard_of`` is ``shard`` (the hot loop computes the same inline, from
+        # the ports' low bytes); packets that belong to no flow (decoder skips) are counted
+        # by shard 0 alone.
         if not 0 <= shard < shards:
             raise ValueError(f"shard {shard} of {shards}")
         self.shard = shard
@@ -235,7 +235,7 @@ class Dissector:
             return []
         sport = seg.sport
         dport = seg.dport
-        if self.shards > 1 and ((sport ^ dport) & 255) % self.shards != self.shard:
+        if self.shards > 1 and shard_of(sport, dport, self.shards) != self.shard:
             stats["packets_other_shard"] += 1
             decoder_counts.clear()
             return []

@@ -1,14 +1,19 @@
-"""The record of one handshake: one ClientHello joined with the server's answer.
+"""The record of one handshake, and the table of the public columns derived from it.
 
-Every field maps one-to-one to a DataFrame column (``alpnsniff.read``), an ndjson key and a
-CSV column. Raw wire values are kept (``alpn_offered_raw``); text forms are derived with
-:func:`alpnsniff.tls.alpn.alpn_text` (printable ASCII kept, every other octet ``\\xNN``).
+A :class:`Handshake` keeps the wire values as they came (``alpn_offered_raw``: raw octets).
+The public columns (``alpnsniff.read``'s DataFrame, ndjson keys, CSV header, Parquet) are
+*derived* from it by :data:`COLUMN_TABLE`, the one place that names them, types them and says
+where each value comes from: ``alpn_offered`` is the escaped text of ``alpn_offered_raw``
+(:func:`alpnsniff.tls.alpn.alpn_text`: printable ASCII kept, every other octet ``\\xNN``),
+``alpn_offered_hex`` its hex, ``ts`` is ``ts_ns`` as a time, and ``capture`` is the name of
+the capture the run read. The sinks (:mod:`alpnsniff.sinks.rows`, :mod:`alpnsniff.sinks.frame`)
+build their rows, dtypes and schemas from the table; the README documents it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from enum import StrEnum
+from dataclasses import KW_ONLY, dataclass, field
+from enum import Enum, StrEnum
 
 
 class Selection(StrEnum):
@@ -26,11 +31,11 @@ class Selection(StrEnum):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Handshake:
-    """One ClientHello and what became of it. Field order = column order."""
+    """One ClientHello and what became of it (the public columns: :data:`COLUMN_TABLE`)."""
 
     ts_ns: int  # capture time of the packet that completed the ClientHello, ns since epoch (UTC)
     frame: int  # 1-based number of that packet, as Wireshark numbers it
-    transport: str  # "tcp" now; "quic", "dtls" later
+    transport: str  # "tcp" or "quic" ("dtls" next)
     ip_version: int  # 4 or 6 (of the innermost IP header)
     client_ip: str
     client_port: int
@@ -68,4 +73,169 @@ class Handshake:
     notes: tuple[str, ...] = field(default=())  # anomalies worth a human look
 
 
-COLUMNS: tuple[str, ...] = tuple(Handshake.__dataclass_fields__)
+class Kind(Enum):
+    """The closed set of column types; each sink maps a kind to its own type.
+
+    ========== ============================== ============================ ==================
+    kind       pandas                         Parquet                      ndjson / CSV
+    ========== ============================== ============================ ==================
+    INT        ``int64`` (nullable: Int64)    ``int<bits>``                number
+    BOOL       ``bool``                       ``bool``                     true / false
+    STR        ``str`` (as pandas infers it)  ``string``                   text
+    CATEGORY   ``category``                   ``string``                   text
+    SELECTION  Categorical of the Selection   ``dictionary<int<bits>,      text
+               values, in their order         string>``
+    TIMESTAMP  ``datetime64[ns, UTC]``        ``timestamp[ns, UTC]``       ISO 8601, ns, ``Z``
+    LIST_STR   ``object`` (lists)             ``list<string>``             list (CSV: spaced)
+    LIST_INT   ``object`` (lists)             ``list<int<bits>>``          list (CSV: spaced)
+    ========== ============================== ============================ ==================
+    """
+
+    INT = "int"
+    BOOL = "bool"
+    STR = "str"
+    CATEGORY = "category"  # text with few distinct values
+    SELECTION = "selection"  # a :class:`Selection`, as its string value
+    TIMESTAMP = "timestamp"  # ns since the epoch, UTC
+    LIST_STR = "list of str"
+    LIST_INT = "list of int"
+
+
+class Derive(Enum):
+    """How a column's value comes from a :class:`Handshake` (and the capture's name)."""
+
+    FIELD = "field"  # the field as it is
+    ENUM = "enum"  # the enum field's string value
+    LIST = "list"  # the tuple field as a list
+    TEXT = "text"  # escaped text (alpn_text) of the raw octets; None stays None
+    HEX = "hex"  # hex of the raw octets; None stays None
+    TEXT_LIST = "text list"  # escaped text of each raw octet string, in order
+    HEX_LIST = "hex list"  # hex of each raw octet string, in order
+    CAPTURE = "capture"  # not in the record: the name of the capture the run read
+
+
+_INT_BITS = (8, 16, 32, 64)
+_KINDS_OF: dict[Derive, tuple[Kind, ...]] = {
+    Derive.FIELD: (Kind.INT, Kind.BOOL, Kind.STR, Kind.CATEGORY, Kind.TIMESTAMP),
+    Derive.ENUM: (Kind.SELECTION,),
+    Derive.LIST: (Kind.LIST_STR, Kind.LIST_INT),
+    Derive.TEXT: (Kind.STR,),
+    Derive.HEX: (Kind.STR,),
+    Derive.TEXT_LIST: (Kind.LIST_STR,),
+    Derive.HEX_LIST: (Kind.LIST_STR,),
+    Derive.CAPTURE: (Kind.STR,),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One public column: its name, type, meaning, and where its value comes from."""
+
+    name: str
+    kind: Kind
+    derive: Derive
+    source: str | None  # the Handshake field it is derived from (None: Derive.CAPTURE)
+    _: KW_ONLY
+    meaning: str  # one line; the README's column table says more
+    nullable: bool = False  # may be None (only INT, STR and CATEGORY columns)
+    bits: int | None = None  # Parquet width: INT, LIST_INT items, SELECTION's dictionary index
+    wire_text: bool = False  # text from the wire: escaped, but still attacker-chosen
+
+    def __post_init__(self) -> None:
+        if (self.source is None) != (self.derive is Derive.CAPTURE):
+            raise ValueError(f"column {self.name}: a source field iff not derived from capture")
+        if self.source is not None and self.source not in Handshake.__dataclass_fields__:
+            raise ValueError(f"column {self.name}: no Handshake field {self.source!r}")
+        if self.kind not in _KINDS_OF[self.derive]:
+            raise ValueError(f"column {self.name}: {self.derive} cannot give {self.kind}")
+        if self.nullable and self.kind not in (Kind.INT, Kind.STR, Kind.CATEGORY):
+            raise ValueError(f"column {self.name}: {self.kind} cannot be nullable")
+        sized = self.kind in (Kind.INT, Kind.LIST_INT, Kind.SELECTION)
+        if sized != (self.bits in _INT_BITS):
+            raise ValueError(f"column {self.name}: bits {self.bits} for {self.kind}")
+        if self.derive in (Derive.TEXT, Derive.TEXT_LIST) and not self.wire_text:
+            raise ValueError(f"column {self.name}: escaped wire text must be wire_text")
+
+
+# One line per column: name, kind, derive, source field, then what is not the default.
+# fmt: off
+COLUMN_TABLE: tuple[Column, ...] = (
+    # The fixed set, first and in this order (notebooks and scripts index it).
+    Column("ts", Kind.TIMESTAMP, Derive.FIELD, "ts_ns",
+           meaning="time of the packet that completed the ClientHello (ns, UTC)"),
+    Column("frame", Kind.INT, Derive.FIELD, "frame", bits=64,
+           meaning="1-based number of that packet, as Wireshark numbers it"),
+    Column("transport", Kind.CATEGORY, Derive.FIELD, "transport",
+           meaning="tcp or quic (dtls later)"),
+    Column("client_ip", Kind.STR, Derive.FIELD, "client_ip",
+           meaning="the client's address (it sent the ClientHello), innermost IP header"),
+    Column("client_port", Kind.INT, Derive.FIELD, "client_port", bits=32,
+           meaning="the client's port"),
+    Column("server_ip", Kind.STR, Derive.FIELD, "server_ip",
+           meaning="the server's address, innermost IP header"),
+    Column("server_port", Kind.INT, Derive.FIELD, "server_port", bits=32,
+           meaning="the server's port"),
+    Column("sni", Kind.STR, Derive.FIELD, "sni", nullable=True, wire_text=True,
+           meaning="server_name, escaped text; None without the extension"),
+    Column("alpn_offered", Kind.LIST_STR, Derive.TEXT_LIST, "alpn_offered_raw", wire_text=True,
+           meaning="the client's ALPN protocol IDs, in its order, escaped text"),
+    Column("alpn_selected", Kind.STR, Derive.TEXT, "alpn_selected_raw", nullable=True,
+           wire_text=True, meaning="the server's ALPN choice when known, escaped text"),
+    Column("selection", Kind.SELECTION, Derive.ENUM, "selection", bits=8,
+           meaning="how the server's choice was learnt (a Selection value)"),
+    Column("tls_version", Kind.CATEGORY, Derive.FIELD, "tls_version", nullable=True,
+           meaning="negotiated version (1.3, 1.2, …); None if the server never said"),
+    Column("ech", Kind.BOOL, Derive.FIELD, "ech",
+           meaning="the ClientHello carries encrypted_client_hello (0xfe0d)"),
+    Column("npn", Kind.BOOL, Derive.FIELD, "npn",
+           meaning="the ClientHello carries next_protocol_negotiation (13172)"),
+    # More, beyond the fixed set.
+    Column("capture", Kind.STR, Derive.CAPTURE, None,
+           meaning="the capture file the row came from"),
+    Column("ip_version", Kind.INT, Derive.FIELD, "ip_version", bits=8,
+           meaning="4 or 6"),
+    Column("client_version", Kind.CATEGORY, Derive.FIELD, "client_version",
+           meaning="highest version the client offers (supported_versions, else legacy)"),
+    Column("cipher_suite", Kind.INT, Derive.FIELD, "cipher_suite", nullable=True, bits=32,
+           meaning="the server's cipher suite"),
+    Column("alpn_offered_hex", Kind.LIST_STR, Derive.HEX_LIST, "alpn_offered_raw",
+           meaning="the exact octets of alpn_offered, hex"),
+    Column("alpn_selected_hex", Kind.STR, Derive.HEX, "alpn_selected_raw", nullable=True,
+           meaning="the exact octets of alpn_selected, hex"),
+    Column("alps", Kind.LIST_STR, Derive.TEXT_LIST, "alps", wire_text=True,
+           meaning="ALPS (0x4469 / 0x44cd) protocol IDs the client offers, escaped text"),
+    Column("npn_server", Kind.LIST_STR, Derive.TEXT_LIST, "npn_server", wire_text=True,
+           meaning="the server's NPN list (TLS <= 1.2 ServerHello), escaped text"),
+    Column("npn_selected", Kind.STR, Derive.TEXT, "npn_selected_raw", nullable=True,
+           wire_text=True, meaning="the client's NPN choice (decrypted with a key log)"),
+    Column("ech_config_id", Kind.INT, Derive.FIELD, "ech_config_id", nullable=True, bits=16,
+           meaning="config_id of the outer ECH extension"),
+    Column("ech_payload_len", Kind.INT, Derive.FIELD, "ech_payload_len", nullable=True, bits=32,
+           meaning="payload length of the outer ECH extension"),
+    Column("grease", Kind.BOOL, Derive.FIELD, "grease",
+           meaning="the ClientHello carries GREASE values (RFC 8701)"),
+    Column("sslv2", Kind.BOOL, Derive.FIELD, "sslv2",
+           meaning="the ClientHello came in SSLv2 format (it cannot carry ALPN)"),
+    Column("hello_retry", Kind.BOOL, Derive.FIELD, "hello_retry",
+           meaning="this ClientHello answers a HelloRetryRequest"),
+    Column("alert", Kind.INT, Derive.FIELD, "alert", nullable=True, bits=16,
+           meaning="the server's plaintext alert description, if it sent one"),
+    Column("violation", Kind.STR, Derive.FIELD, "violation", nullable=True,
+           meaning="protocol violations in the server's answer, ;-separated"),
+    Column("server_frame", Kind.INT, Derive.FIELD, "server_frame", nullable=True, bits=64,
+           meaning="the packet that completed the server's answer"),
+    Column("quic_version", Kind.CATEGORY, Derive.FIELD, "quic_version", nullable=True,
+           meaning="QUIC: version of the Initial that carried the ClientHello"),
+    Column("quic_dcid", Kind.STR, Derive.FIELD, "quic_dcid", nullable=True,
+           meaning="QUIC: the client's original Destination Connection ID, hex"),
+    Column("quic_scid", Kind.STR, Derive.FIELD, "quic_scid", nullable=True,
+           meaning="QUIC: the client's Source Connection ID, hex"),
+    Column("quic_restarts", Kind.INT, Derive.FIELD, "quic_restarts", nullable=True, bits=32,
+           meaning="QUIC: ClientHellos superseded after a Retry or Version Negotiation"),
+    Column("extensions", Kind.LIST_INT, Derive.LIST, "extensions", bits=32,
+           meaning="ClientHello extension types in wire order, GREASE included"),
+    Column("notes", Kind.LIST_STR, Derive.LIST, "notes",
+           meaning="anomalies worth a look"),
+)
+# fmt: on
+"""The public columns, in their order: the one source of every sink's keys, types and schema."""

@@ -83,6 +83,4 @@ def test_summary_reports_quic_evictions_and_internal_errors() -> None:
     )
     lines = Summary().lines(stats, captures=1)
     skipped = [line for line in lines if line.startswith("skipped: ")]
-    assert skipped == [
-        "skipped: internal_error 1, quic_evicted_idle 2, tcp_evicted_byte_budget 3"
-    ]
+    assert skipped == ["skipped: internal_error 1, quic_evicted_idle 2, tcp_evicted_byte_budget 3"]

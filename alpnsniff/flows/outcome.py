@@ -14,6 +14,7 @@ from dataclasses import dataclass, replace
 from ..errors import DissectError
 from ..records import Handshake, Selection
 from ..tls.alpn import alpn_text
+from ..tls.extensions import EchInfo
 from ..tls.hello import ClientHello, ServerHello
 from ..tls.messages import parse_encrypted_extensions
 from ..tls.registry import ALERT_NO_APPLICATION_PROTOCOL, version_name
@@ -32,6 +33,64 @@ class Endpoints:
     server_port: int
 
 
+@dataclass(frozen=True, slots=True)
+class ClientFacts:
+    """What the record and the decryption stage need of a ClientHello, kept while it waits
+    for the server. Its cipher suites, groups and signature algorithms are not kept: they
+    are most of a parsed hello's memory (~1.6 KB for Chromium's), and a flood of stalled
+    hellos holds tens of thousands of them."""
+
+    random: bytes  # the key log's look-up key (zeros for an SSLv2-format hello)
+    client_version: str  # highest version offered (TLS 1.3 above its drafts)
+    sni: str | None  # escaped text
+    alpn: tuple[bytes, ...]
+    extensions: tuple[int, ...]
+    alps: tuple[bytes, ...]
+    ech: EchInfo | None
+    npn: bool
+    grease: bool
+    sslv2: bool
+    notes: tuple[str, ...]  # malformed extension bodies, empty protocol IDs
+
+    @classmethod
+    def of(cls, ch: ClientHello) -> ClientFacts:
+        notes = list(ch.ext_errors)
+        if ch.has_alpn and not ch.alpn:
+            notes.append("alpn-extension-empty")
+        if any(not p for p in ch.alpn):
+            notes.append("alpn-empty-protocol-id")
+        return cls(
+            random=ch.random,
+            client_version=version_name(ch.highest_version()),
+            sni=None if ch.sni is None else alpn_text(ch.sni),
+            alpn=ch.alpn,
+            extensions=ch.extensions,
+            alps=ch.alps,
+            ech=ch.ech,
+            npn=ch.npn,
+            grease=ch.grease,
+            sslv2=False,
+            notes=tuple(notes),
+        )
+
+    @classmethod
+    def of_sslv2(cls, version: int) -> ClientFacts:
+        """An SSLv2-format ClientHello: no extensions, so no ALPN."""
+        return cls(
+            random=bytes(32),
+            client_version=version_name(version),
+            sni=None,
+            alpn=(),
+            extensions=(),
+            alps=(),
+            ech=None,
+            npn=False,
+            grease=False,
+            sslv2=True,
+            notes=(),
+        )
+
+
 @dataclass(slots=True)
 class Offer:
     """A ClientHello (or an SSLv2-format one) waiting for the server's answer."""
@@ -40,8 +99,7 @@ class Offer:
     ts_ns: int
     frame: int
     transport: str
-    hello: ClientHello | None  # None: SSLv2-format ClientHello
-    sslv2_version: int = 0
+    client: ClientFacts
     hello_retry: bool = False
     quic_version: str | None = None
     quic_dcid: bytes | None = None
@@ -72,24 +130,8 @@ def record(offer: Offer, answer: Answer = UNSEEN) -> Handshake:
     """The record of an offer and its answer (``unseen`` when there was none)."""
     ends = offer.ends
     family = _FAMILY[ends.ip_version]
-    ch = offer.hello
-    if ch is None:
-        client_version = version_name(offer.sslv2_version)
-        sni = None
-        alpn: tuple[bytes, ...] = ()
-        notes: tuple[str, ...] = ()
-    else:
-        client_version = version_name(ch.highest_version())
-        sni = None if ch.sni is None else alpn_text(ch.sni)
-        alpn = tuple(ch.alpn)
-        note_list = list(ch.ext_errors)
-        if ch.has_alpn and not ch.alpn:
-            note_list.append("alpn-extension-empty")
-        if any(not p for p in ch.alpn):
-            note_list.append("alpn-empty-protocol-id")
-        notes = tuple(note_list)
-    notes += answer.notes
-    ech = None if ch is None else ch.ech
+    client = offer.client
+    ech = client.ech
     return Handshake(
         ts_ns=offer.ts_ns,
         frame=offer.frame,
@@ -99,23 +141,23 @@ def record(offer: Offer, answer: Answer = UNSEEN) -> Handshake:
         client_port=ends.client_port,
         server_ip=socket.inet_ntop(family, ends.server_ip),
         server_port=ends.server_port,
-        sni=sni,
-        alpn_offered_raw=alpn,
+        sni=client.sni,
+        alpn_offered_raw=client.alpn,
         alpn_selected_raw=answer.selected,
         selection=answer.selection,
         tls_version=answer.tls_version,
-        client_version=client_version,
+        client_version=client.client_version,
         cipher_suite=answer.cipher_suite,
         ech=ech is not None,
         ech_config_id=None if ech is None else ech.config_id,
         ech_payload_len=None if ech is None else ech.payload_len,
-        npn=False if ch is None else ch.npn,
+        npn=client.npn,
         npn_server=answer.npn_server,
         npn_selected_raw=answer.npn_selected,
-        alps=() if ch is None else tuple(ch.alps),
-        extensions=() if ch is None else tuple(ch.extensions),
-        grease=False if ch is None else ch.grease,
-        sslv2=ch is None,
+        alps=client.alps,
+        extensions=client.extensions,
+        grease=client.grease,
+        sslv2=client.sslv2,
         hello_retry=offer.hello_retry,
         alert=answer.alert,
         violation=answer.violation,
@@ -124,7 +166,7 @@ def record(offer: Offer, answer: Answer = UNSEEN) -> Handshake:
         quic_dcid=None if offer.quic_dcid is None else offer.quic_dcid.hex(),
         quic_scid=None if offer.quic_scid is None else offer.quic_scid.hex(),
         quic_restarts=offer.quic_restarts,
-        notes=notes,
+        notes=client.notes + answer.notes,
     )
 
 
@@ -135,7 +177,7 @@ def server_hello_answer(offer: Offer, sh: ServerHello, *, frame: int) -> Answer:
     tls13 = version == 0x0304 or (version >> 8) in (0x7F, 0xFB)
     violations: list[str] = list(sh.ext_errors)
     selected: bytes | None = None
-    offered = () if offer.hello is None else offer.hello.alpn
+    offered = offer.client.alpn
     if sh.is_hrr:
         selection = Selection.RETRIED
     elif sh.has_alpn:
@@ -183,7 +225,7 @@ def encrypted_extensions_answer(offer: Offer, answer: Answer, body: bytes) -> An
         ee = parse_encrypted_extensions(body)
     except DissectError as err:
         return with_note(answer, f"encrypted-extensions: {err.reason}")
-    offered = () if offer.hello is None else offer.hello.alpn
+    offered = offer.client.alpn
     violations = [v for v in (answer.violation or "").split(";") if v] + list(ee.errors)
     alpn = ee.alpn
     selected = alpn[0] if alpn else None

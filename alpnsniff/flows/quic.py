@@ -39,6 +39,7 @@ from ..tls.hello import parse_client_hello, parse_server_hello
 from .answers import AnswerBook
 from .outcome import (
     Answer,
+    ClientFacts,
     Endpoints,
     Offer,
     alert_answer,
@@ -153,22 +154,22 @@ class QuicFlow:
                 stats["quic_initial_undecryptable"] += 1
                 self._set_state(FlowState.GAVE_UP)
                 return out
-        if self.hs_dec is not None and not from_client and self.state is FlowState.DECRYPTING:
-            out.extend(self._decrypt(seg.payload))
+        hs_dec = self.hs_dec
+        if hs_dec is not None and not from_client and self.state is FlowState.DECRYPTING:
+            out.extend(self._decrypt(hs_dec, seg.payload))
         return out
 
-    def _decrypt(self, datagram: bytes) -> list[Handshake]:
+    def _decrypt(self, dec: QuicHandshakeDecryptor, datagram: bytes) -> list[Handshake]:
         """The server's Handshake packets, opened with the key log: EncryptedExtensions."""
-        assert self.hs_dec is not None  # set with the awaited answer
         offer, answer = self.book.settled_answer()
-        for message in self.hs_dec.feed_datagram(datagram):
+        for message in dec.feed_datagram(datagram):
             if isinstance(message, HandshakeMessage) and message.msg_type == ENCRYPTED_EXTENSIONS:
                 self.stats["quic_decrypted_encrypted_extensions"] += 1
                 self.hs_dec = None
                 self._set_state(FlowState.DONE)
                 return self.book.settle(encrypted_extensions_answer(offer, answer, message.body))
-        if self.hs_dec.last_error is not None and self.hs_dec.stats["packets"] == 0:
-            self.stats["quic_decrypt_" + self.hs_dec.last_error.reason] += 1
+        if dec.last_error is not None and dec.stats["packets"] == 0:
+            self.stats["quic_decrypt_" + dec.last_error.reason] += 1
         return []
 
     def _client_hello(self, event: ClientHelloEvent, frame: int, ts_ns: int) -> list[Handshake]:
@@ -205,7 +206,7 @@ class QuicFlow:
                 ts_ns,
                 frame,
                 "quic",
-                ch,
+                ClientFacts.of(ch),
                 hello_retry=book.retry,
                 quic_version=version_name(event.version),
                 quic_dcid=self.first_dcid,
@@ -232,8 +233,9 @@ class QuicFlow:
         if sh.is_hrr:
             book.retry = True
             return [book.answer(answer)]
-        if self.keys is not None and offer.hello is not None:
-            dec = quic_decryptor(self.keys, offer.hello, event.version, sh.cipher_suite, self.stats)
+        if self.keys is not None:
+            random = offer.client.random
+            dec = quic_decryptor(self.keys, random, event.version, sh.cipher_suite, self.stats)
             if dec is not None:
                 self.hs_dec = dec
                 book.await_decryption(answer)  # the record waits for EncryptedExtensions

@@ -26,10 +26,13 @@ from ..net.segment import Segment
 from ..records import Handshake
 from .state import REMEMBERED_STATES, FlowState
 
-# Flows in handshake (or probing) state at once. Each costs a few hundred bytes to a few KB
-# (its parsed ClientHello) plus its buffered bytes; beyond this the least recently active are
-# evicted (their waiting ClientHellos reported as unseen, the eviction counted).
-MAX_FLOWS: Final = 50_000
+# Flows in handshake (or probing) state at once; beyond this the least recently active are
+# evicted (their waiting ClientHellos reported as unseen, the eviction counted). A flow
+# stalled after its ClientHello holds ~3.3 KB besides its buffered bytes (measured: 200,000
+# stalled hellos through the CLI, bench/run_floods.py), so 40,000 of them take ~130 MB on
+# top of the ~30 MB process. Real handshakes take milliseconds: even 20,000 new connections
+# a second keep only a few thousand in flight.
+MAX_FLOWS: Final = 40_000
 # Bytes buffered across all flows (probe segments, out-of-order segments, partial records and
 # messages, CRYPTO streams). Per-flow caps bound one flow (~400 KB at worst); this bounds
 # their sum, so 20,000 connections each stalling inside a 16 KB ClientHello cannot take
@@ -111,6 +114,12 @@ class Remembered:
     def forget(self, key: bytes) -> None:
         self.young.pop(key, None)
         self.old.pop(key, None)
+
+
+def shard_of(sport: int, dport: int, shards: int) -> int:
+    """Which of ``shards`` processes keeps the flow with these ports (``--jobs``): the same
+    for both directions, spread over the low bytes that vary most (the client's port)."""
+    return ((sport ^ dport) & 255) % shards
 
 
 def reverse_key(key: bytes) -> bytes:

@@ -40,6 +40,7 @@ from ..tls.stream import (
 from .answers import AnswerBook
 from .outcome import (
     Answer,
+    ClientFacts,
     Endpoints,
     Offer,
     alert_answer,
@@ -78,30 +79,37 @@ _HELLO_STARTS = ("tls-client-hello", "sslv2-client-hello")
 _SERVER_STARTS = ("tls-handshake", "tls-alert")
 
 
+class TlsDirection:
+    """One direction from the first byte of TLS on: reassembly and the TLS parser."""
+
+    __slots__ = ("consumed", "parser", "stream")
+
+    def __init__(self, start_seq: int) -> None:
+        self.stream = StreamReassembler(start_seq)
+        self.parser = TlsStreamParser()
+        self.consumed = 0  # bytes fed to the TLS parser
+
+
 class Direction:
     """One direction of a connection: probing at segment starts, then reassembly and TLS."""
 
-    __slots__ = ("consumed", "held", "held_bytes", "maybe_seq", "parser", "stream")
+    __slots__ = ("held", "held_bytes", "maybe_seq", "tls")
 
     def __init__(self) -> None:
-        self.stream: StreamReassembler | None = None  # from the first byte of TLS on
-        self.parser: TlsStreamParser | None = None
+        self.tls: TlsDirection | None = None  # from the first byte of TLS on
         # Segments seen while probing, kept (bounded) so that a ClientHello whose segments
         # arrive out of order, or after junk at the same sequence number, is still whole.
         self.held: list[tuple[int, bytes]] = []
         self.held_bytes = 0
-        self.consumed = 0  # bytes fed to the TLS parser
         self.maybe_seq: int | None = None  # a held segment too short to classify alone
 
     def buffered(self) -> int:
         """Bytes this direction holds now (probe segments, out-of-order data, partial
         records and messages)."""
-        n = self.held_bytes
-        if self.stream is not None:
-            n += self.stream.pending_bytes
-        if self.parser is not None:
-            n += self.parser.buffered
-        return n
+        tls = self.tls
+        if tls is None:
+            return self.held_bytes
+        return self.held_bytes + tls.stream.pending_bytes + tls.parser.buffered
 
 
 class TcpFlow:
@@ -114,7 +122,8 @@ class TcpFlow:
         "client_dec",
         "client_isn",
         "client_key",
-        "dirs",
+        "dir_a",
+        "dir_b",
         "ends",
         "errors",
         "key",
@@ -129,7 +138,10 @@ class TcpFlow:
     def __init__(self, key: bytes, stats: Counter[str], keys: KeyStore | None = None) -> None:
         self.key = key
         self.state = FlowState.PROBING
-        self.dirs: dict[bytes, Direction] = {}
+        # the directions: ``key``'s (the first packet's) and the other's, made when they
+        # first send (two slots, not a dict: a flood holds tens of thousands of flows)
+        self.dir_a: Direction | None = None
+        self.dir_b: Direction | None = None
         self.client_key: bytes | None = None  # the direction that sent the ClientHello (or SYN)
         self.client_isn = -1  # the client's SYN sequence number, -1 when no SYN was seen
         self.ends: Endpoints | None = None
@@ -154,8 +166,9 @@ class TcpFlow:
 
     def buffered(self) -> int:
         n = 0
-        for side in self.dirs.values():
-            n += side.buffered()
+        for side in (self.dir_a, self.dir_b):
+            if side is not None:
+                n += side.buffered()
         if self.server_dec is not None:
             n += self.server_dec.buffered
         if self.client_dec is not None:
@@ -169,9 +182,14 @@ class TcpFlow:
     # ---------------------------------------------------------------- input
     def on_packet(self, key: bytes, seg: Segment, frame: int, ts_ns: int) -> list[Handshake]:
         self.last_ts = ts_ns
-        side = self.dirs.get(key)
-        if side is None:
-            side = self.dirs[key] = Direction()
+        if key == self.key:
+            side = self.dir_a
+            if side is None:
+                side = self.dir_a = Direction()
+        else:
+            side = self.dir_b
+            if side is None:
+                side = self.dir_b = Direction()
         flags = seg.flags
         seq = seg.seq
         if flags & SYN:
@@ -182,16 +200,15 @@ class TcpFlow:
         payload = seg.payload
         if not payload:
             return []
-        parser = side.parser
-        if parser is not None:
-            if parser.stopped:
+        tls = side.tls
+        if tls is not None:
+            if tls.parser.stopped:
                 # the direction's TLS stream broke (counted once, with its reason): the
                 # rest of it cannot be parsed
                 self.stats["tcp_segments_after_stream_error"] += 1
                 return []
-            assert side.stream is not None  # set with the parser
-            data = side.stream.add(seq, payload)
-            return self._feed(key, side, data, frame, ts_ns) if data else []
+            data = tls.stream.add(seq, payload)
+            return self._feed(key, tls, data, frame, ts_ns) if data else []
         return self._probe(key, side, seg, seq, payload, frame, ts_ns)
 
     def _set_client(self, key: bytes, seg: Segment) -> None:
@@ -311,30 +328,28 @@ class TcpFlow:
         """TLS begins at ``seq``: reassemble from there, with what was held while probing."""
         if self.state is FlowState.PROBING:
             self._set_state(FlowState.HANDSHAKE)
-        stream = side.stream = StreamReassembler(seq)
-        side.parser = TlsStreamParser()
+        tls = side.tls = TlsDirection(seq)
+        stream = tls.stream
         data = stream.add(seq, start)
         for held_seq, held in side.held:
             if held_seq != seq:  # the same start again: junk or this segment's first copy
                 data += stream.add(held_seq, held)
         side.held = []
         side.held_bytes = 0
-        return self._feed(key, side, data, frame, ts_ns)
+        return self._feed(key, tls, data, frame, ts_ns)
 
     # ---------------------------------------------------------------- TLS
     def _feed(
-        self, key: bytes, side: Direction, data: bytes, frame: int, ts_ns: int
+        self, key: bytes, tls: TlsDirection, data: bytes, frame: int, ts_ns: int
     ) -> list[Handshake]:
-        parser = side.parser
-        assert parser is not None  # only called once TLS started in this direction
-        side.consumed += len(data)
-        if side.consumed > MAX_HANDSHAKE_STREAM:
+        tls.consumed += len(data)
+        if tls.consumed > MAX_HANDSHAKE_STREAM:
             self.stats["tcp_handshake_stream_too_long"] += 1
             self._set_state(FlowState.DONE)
             return self.flush()
         out: list[Handshake] = []
         from_client = key == self.client_key
-        for event in parser.feed(data):
+        for event in tls.parser.feed(data):
             if from_client:
                 out.extend(self._client_event(event, frame, ts_ns))
             else:
@@ -344,8 +359,9 @@ class TcpFlow:
         return out
 
     def _client_event(self, event: object, frame: int, ts_ns: int) -> list[Handshake]:
-        if self.client_dec is not None and isinstance(event, ChangeCipherSpec | EncryptedRecord):
-            return self._client_decrypt(event)
+        client_dec = self.client_dec
+        if client_dec is not None and isinstance(event, ChangeCipherSpec | EncryptedRecord):
+            return self._client_decrypt(client_dec, event)
         ends = self.ends
         assert ends is not None  # set with client_key, before any client event
         book = self.book
@@ -358,17 +374,19 @@ class TcpFlow:
                 self._error("client_hello", err, frame)
                 return []
             self.stats["tcp_client_hellos"] += 1
-            book.offer(Offer(ends, ts_ns, frame, "tcp", ch, hello_retry=book.retry))
+            facts = ClientFacts.of(ch)
+            book.offer(Offer(ends, ts_ns, frame, "tcp", facts, hello_retry=book.retry))
         elif isinstance(event, SSLv2ClientHello):
             self.stats["tcp_sslv2_client_hellos"] += 1
-            book.offer(Offer(ends, ts_ns, frame, "tcp", None, event.version))
+            book.offer(Offer(ends, ts_ns, frame, "tcp", ClientFacts.of_sslv2(event.version)))
         elif isinstance(event, StreamError):
             self._error("client_stream", event.error, frame)
         return []
 
     def _server_event(self, event: object, frame: int) -> list[Handshake]:
-        if self.server_dec is not None and isinstance(event, EncryptedRecord):
-            return self._server_decrypt(event)
+        server_dec = self.server_dec
+        if server_dec is not None and isinstance(event, EncryptedRecord):
+            return self._server_decrypt(server_dec, event)
         book = self.book
         if isinstance(event, HandshakeMessage):
             if event.msg_type != HANDSHAKE_SERVER_HELLO or not book.pending:
@@ -384,8 +402,9 @@ class TcpFlow:
             if sh.is_hrr:
                 book.retry = True
                 return [book.answer(answer)]
-            if self.keys is not None and offer.hello is not None:
-                dec = tls_decryptor(self.keys, offer.hello, sh, self.stats)
+            client = offer.client
+            if self.keys is not None and not client.sslv2:
+                dec = tls_decryptor(self.keys, client.random, client.extensions, sh, self.stats)
                 if dec is not None:
                     if isinstance(dec, Tls13ServerFlightDecryptor):
                         self.server_dec = dec
@@ -412,10 +431,11 @@ class TcpFlow:
         return []
 
     # ---------------------------------------------------------------- decryption stage
-    def _server_decrypt(self, event: EncryptedRecord) -> list[Handshake]:
-        assert self.server_dec is not None  # set with the awaited answer
+    def _server_decrypt(
+        self, dec: Tls13ServerFlightDecryptor, event: EncryptedRecord
+    ) -> list[Handshake]:
         offer, answer = self.book.settled_answer()
-        for out in self.server_dec.feed_record(event.content_type, event.header, event.payload):
+        for out in dec.feed_record(event.content_type, event.header, event.payload):
             if isinstance(out, StreamError):
                 self.stats[f"tcp_decrypt_{out.error.reason}"] += 1
                 return self._settle(with_note(answer, f"decrypt-failed: {out.error.reason}"))
@@ -424,15 +444,16 @@ class TcpFlow:
                 return self._settle(encrypted_extensions_answer(offer, answer, out.body))
         return []
 
-    def _client_decrypt(self, event: ChangeCipherSpec | EncryptedRecord) -> list[Handshake]:
-        assert self.client_dec is not None  # set with the awaited answer
+    def _client_decrypt(
+        self, dec: Tls12HandshakeDecryptor, event: ChangeCipherSpec | EncryptedRecord
+    ) -> list[Handshake]:
         if self.book.awaiting is None:
             return []
         _, answer = self.book.awaiting
         if isinstance(event, ChangeCipherSpec):
-            outs = self.client_dec.feed_record(20, CCS_HEADER, b"\x01")
+            outs = dec.feed_record(20, CCS_HEADER, b"\x01")
         else:
-            outs = self.client_dec.feed_record(event.content_type, event.header, event.payload)
+            outs = dec.feed_record(event.content_type, event.header, event.payload)
         for out in outs:
             if isinstance(out, StreamError):
                 self.stats[f"tcp_decrypt_{out.error.reason}"] += 1
@@ -470,12 +491,12 @@ class TcpFlow:
         if self.state is FlowState.PROBING:
             if not at_end:
                 stats["tcp_evicted_while_probing"] += 1
-            elif any(d.held for d in self.dirs.values()):
+            elif any(d is not None and d.held for d in (self.dir_a, self.dir_b)):
                 # data seen, no TLS found yet, budget not spent: say so rather than vanish
                 stats["tcp_still_probing_at_end"] += 1
         elif not self.book.waiting and self.client_key is not None:
-            client = self.dirs.get(self.client_key)
-            if client is not None and client.parser is not None and client.parser.buffered:
+            client = self.dir_a if self.client_key == self.key else self.dir_b
+            if client is not None and client.tls is not None and client.tls.parser.buffered:
                 # a ClientHello begun but never completed (segments lost, or it stalled)
                 stats["tcp_client_hello_incomplete"] += 1
         return self.flush()

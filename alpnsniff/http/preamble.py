@@ -1,6 +1,5 @@
 """What a segment start says before any TLS: a PROXY header to skip, or a protocol that
-never turns into TLS. Pure functions of bytes; imports only :mod:`alpnsniff.errors`-free
-stdlib.
+never turns into TLS. Pure functions of bytes; imports nothing but the standard library.
 
 The TCP flow (:mod:`alpnsniff.flows.tcp`) asks these at each segment start it probes:
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 
 from ..errors import DissectError
-from ..tls.hello import ClientHello, ServerHello
+from ..tls.hello import ServerHello
 from .quic_handshake import QuicHandshakeDecryptor
 from .store import KeyStore
 from .tls12 import Tls12HandshakeDecryptor
@@ -22,11 +22,15 @@ EXT_ENCRYPT_THEN_MAC = 22  # RFC 7366
 
 
 def tls_decryptor(
-    keys: KeyStore, hello: ClientHello, sh: ServerHello, stats: Counter[str]
+    keys: KeyStore,
+    client_random: bytes,
+    client_extensions: tuple[int, ...],
+    sh: ServerHello,
+    stats: Counter[str],
 ) -> Tls13ServerFlightDecryptor | Tls12HandshakeDecryptor | None:
     """TLS over TCP: the server's flight (TLS 1.3: EncryptedExtensions) or, for NPN in
     TLS <= 1.2, the client's records after ChangeCipherSpec (NextProtocol)."""
-    secrets = keys.secrets_for(hello.random)
+    secrets = keys.secrets_for(client_random)
     if secrets is None:
         stats["keys_not_in_keylog"] += 1
         return None
@@ -38,11 +42,13 @@ def tls_decryptor(
                 return None
             return Tls13ServerFlightDecryptor(sh.cipher_suite, secret)
         if sh.npn_protocols and secrets.master_secret is not None:
-            etm = EXT_ENCRYPT_THEN_MAC in hello.extensions and EXT_ENCRYPT_THEN_MAC in sh.extensions
+            etm = (
+                EXT_ENCRYPT_THEN_MAC in client_extensions and EXT_ENCRYPT_THEN_MAC in sh.extensions
+            )
             return Tls12HandshakeDecryptor(
                 sh.cipher_suite,
                 secrets.master_secret,
-                hello.random,
+                client_random,
                 sh.random,
                 version=sh.selected_version,
                 encrypt_then_mac=etm,
@@ -53,10 +59,10 @@ def tls_decryptor(
 
 
 def quic_decryptor(
-    keys: KeyStore, hello: ClientHello, version: int, cipher_suite: int, stats: Counter[str]
+    keys: KeyStore, client_random: bytes, version: int, cipher_suite: int, stats: Counter[str]
 ) -> QuicHandshakeDecryptor | None:
     """QUIC: the server's Handshake packets (EncryptedExtensions)."""
-    secrets = keys.secrets_for(hello.random)
+    secrets = keys.secrets_for(client_random)
     if secrets is None or secrets.server_handshake_traffic_secret is None:
         stats["keys_not_in_keylog"] += 1
         return None

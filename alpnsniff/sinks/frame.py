@@ -1,69 +1,47 @@
-"""The DataFrame and Parquet sinks: the only modules that import pandas / pyarrow."""
+"""The DataFrame and Parquet sinks: the only modules that import pandas / pyarrow.
+
+Both type the columns of :data:`~alpnsniff.records.COLUMN_TABLE` by their
+:class:`~alpnsniff.records.Kind` (the table in its docstring says how).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable
+from operator import attrgetter
+from typing import TYPE_CHECKING, Any, Literal
 
-from ..records import Handshake, Selection
-from ..tls.alpn import alpn_text
-from .rows import COLUMNS
+from ..records import COLUMN_TABLE, Column, Handshake, Kind, Selection
+from .rows import COLUMNS, derive_column, field_path
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
 SELECTION_VALUES = [s.value for s in Selection]
 
 
-def _opt_text(raw: bytes | None) -> str | None:
-    return None if raw is None else alpn_text(raw)
+# Per column: its name, the getter of its field_path (None: the capture), its derivation.
+_PLAN: tuple[
+    tuple[str, Callable[[Handshake], Any] | None, Callable[[list[Any]], list[Any]] | None], ...
+] = tuple(
+    (c.name, None if (path := field_path(c)) is None else attrgetter(path), derive_column(c))
+    for c in COLUMN_TABLE
+)
 
 
 def columns(items: Iterable[tuple[str, Handshake]]) -> dict[str, list[Any]]:
-    """Column lists (raw Python values) for ``(capture, record)`` pairs."""
+    """Column lists (raw Python values, ``ts`` in ns) for ``(capture, record)`` pairs."""
     pairs = list(items)
+    captures = [c for c, _ in pairs]
     hs = [h for _, h in pairs]
-    return {
-        "ts": [h.ts_ns for h in hs],
-        "frame": [h.frame for h in hs],
-        "transport": [h.transport for h in hs],
-        "client_ip": [h.client_ip for h in hs],
-        "client_port": [h.client_port for h in hs],
-        "server_ip": [h.server_ip for h in hs],
-        "server_port": [h.server_port for h in hs],
-        "sni": [h.sni for h in hs],
-        "alpn_offered": [[alpn_text(p) for p in h.alpn_offered_raw] for h in hs],
-        "alpn_selected": [_opt_text(h.alpn_selected_raw) for h in hs],
-        "selection": [h.selection.value for h in hs],
-        "tls_version": [h.tls_version for h in hs],
-        "ech": [h.ech for h in hs],
-        "npn": [h.npn for h in hs],
-        "capture": [c for c, _ in pairs],
-        "ip_version": [h.ip_version for h in hs],
-        "client_version": [h.client_version for h in hs],
-        "cipher_suite": [h.cipher_suite for h in hs],
-        "alpn_offered_hex": [[p.hex() for p in h.alpn_offered_raw] for h in hs],
-        "alpn_selected_hex": [
-            None if h.alpn_selected_raw is None else h.alpn_selected_raw.hex() for h in hs
-        ],
-        "alps": [[alpn_text(p) for p in h.alps] for h in hs],
-        "npn_server": [[alpn_text(p) for p in h.npn_server] for h in hs],
-        "npn_selected": [_opt_text(h.npn_selected_raw) for h in hs],
-        "ech_config_id": [h.ech_config_id for h in hs],
-        "ech_payload_len": [h.ech_payload_len for h in hs],
-        "grease": [h.grease for h in hs],
-        "sslv2": [h.sslv2 for h in hs],
-        "hello_retry": [h.hello_retry for h in hs],
-        "alert": [h.alert for h in hs],
-        "violation": [h.violation for h in hs],
-        "server_frame": [h.server_frame for h in hs],
-        "quic_version": [h.quic_version for h in hs],
-        "quic_dcid": [h.quic_dcid for h in hs],
-        "quic_scid": [h.quic_scid for h in hs],
-        "quic_restarts": [h.quic_restarts for h in hs],
-        "extensions": [list(h.extensions) for h in hs],
-        "notes": [list(h.notes) for h in hs],
-    }
+    out: dict[str, list[Any]] = {}
+    for name, get, derive in _PLAN:
+        if get is None:  # Derive.CAPTURE
+            out[name] = captures
+        else:
+            values = list(map(get, hs))
+            out[name] = values if derive is None else derive(values)
+    return out
 
 
 def to_dataframe(items: Iterable[tuple[str, Handshake]]) -> pd.DataFrame:
@@ -72,24 +50,66 @@ def to_dataframe(items: Iterable[tuple[str, Handshake]]) -> pd.DataFrame:
 
     data = columns(items)
     df = pd.DataFrame(data, columns=list(COLUMNS))
-    df["ts"] = pd.to_datetime(pd.Series(data["ts"], dtype="int64"), unit="ns", utc=True)
-    for name in ("frame", "client_port", "server_port", "ip_version"):
-        df[name] = df[name].astype("int64")
-    for name in (
-        "cipher_suite",
-        "ech_config_id",
-        "ech_payload_len",
-        "alert",
-        "server_frame",
-        "quic_restarts",
-    ):
-        df[name] = df[name].astype("Int64")
-    df["selection"] = pd.Categorical(df["selection"], categories=SELECTION_VALUES)
-    for name in ("transport", "tls_version", "client_version", "quic_version"):
-        df[name] = df[name].astype("category")
-    for name in ("ech", "npn", "grease", "sslv2", "hello_retry"):
-        df[name] = df[name].astype(bool)
+    for c in COLUMN_TABLE:
+        name, kind = c.name, c.kind
+        if kind is Kind.TIMESTAMP:
+            df[name] = pd.to_datetime(pd.Series(data[name], dtype="int64"), unit="ns", utc=True)
+        elif kind is Kind.INT:
+            dtype: Literal["Int64", "int64"] = "Int64" if c.nullable else "int64"
+            if df[name].dtype != dtype:  # pandas infers int64 from ints: no copy then
+                df[name] = df[name].astype(dtype)
+        elif kind is Kind.SELECTION:
+            df[name] = pd.Categorical(df[name], categories=SELECTION_VALUES)
+        elif kind is Kind.CATEGORY:
+            df[name] = df[name].astype("category")
+        elif kind is Kind.BOOL and df[name].dtype != bool:  # inferred from bools, not from []
+            df[name] = df[name].astype(bool)
+        # STR: as pandas infers it; LIST_STR, LIST_INT: object columns of lists
     return df
+
+
+def arrow_type(column: Column) -> pa.DataType:
+    """The Parquet (Arrow) type of a column."""
+    import pyarrow as pa
+
+    kind = column.kind
+    if kind is Kind.TIMESTAMP:
+        return pa.timestamp("ns", tz="UTC")
+    if kind is Kind.INT:
+        return _arrow_int(column)
+    if kind is Kind.BOOL:
+        return pa.bool_()
+    if kind in (Kind.STR, Kind.CATEGORY):
+        return pa.string()
+    if kind is Kind.SELECTION:
+        return pa.dictionary(_arrow_int(column), pa.string())
+    if kind is Kind.LIST_STR:
+        return pa.list_(pa.string())
+    if kind is Kind.LIST_INT:
+        return pa.list_(_arrow_int(column))
+    raise AssertionError(f"column {column.name}: no Arrow type for {kind}")
+
+
+def _arrow_int(column: Column) -> pa.DataType:
+    import pyarrow as pa
+
+    bits = column.bits
+    if bits == 8:
+        return pa.int8()
+    if bits == 16:
+        return pa.int16()
+    if bits == 32:
+        return pa.int32()
+    if bits == 64:
+        return pa.int64()
+    raise AssertionError(f"column {column.name}: {bits} bits")
+
+
+def parquet_schema() -> pa.Schema:
+    """The Parquet schema: the table's columns, in its order, with :func:`arrow_type`."""
+    import pyarrow as pa
+
+    return pa.schema([(c.name, arrow_type(c)) for c in COLUMN_TABLE])
 
 
 def write_parquet(items: Iterable[tuple[str, Handshake]], path: str) -> int:
@@ -98,51 +118,11 @@ def write_parquet(items: Iterable[tuple[str, Handshake]], path: str) -> int:
     import pyarrow.parquet as pq
 
     data = columns(items)
-    schema = pa.schema(
-        [
-            ("ts", pa.timestamp("ns", tz="UTC")),
-            ("frame", pa.int64()),
-            ("transport", pa.string()),
-            ("client_ip", pa.string()),
-            ("client_port", pa.int32()),
-            ("server_ip", pa.string()),
-            ("server_port", pa.int32()),
-            ("sni", pa.string()),
-            ("alpn_offered", pa.list_(pa.string())),
-            ("alpn_selected", pa.string()),
-            ("selection", pa.dictionary(pa.int8(), pa.string())),
-            ("tls_version", pa.string()),
-            ("ech", pa.bool_()),
-            ("npn", pa.bool_()),
-            ("capture", pa.string()),
-            ("ip_version", pa.int8()),
-            ("client_version", pa.string()),
-            ("cipher_suite", pa.int32()),
-            ("alpn_offered_hex", pa.list_(pa.string())),
-            ("alpn_selected_hex", pa.string()),
-            ("alps", pa.list_(pa.string())),
-            ("npn_server", pa.list_(pa.string())),
-            ("npn_selected", pa.string()),
-            ("ech_config_id", pa.int16()),
-            ("ech_payload_len", pa.int32()),
-            ("grease", pa.bool_()),
-            ("sslv2", pa.bool_()),
-            ("hello_retry", pa.bool_()),
-            ("alert", pa.int16()),
-            ("violation", pa.string()),
-            ("server_frame", pa.int64()),
-            ("quic_version", pa.string()),
-            ("quic_dcid", pa.string()),
-            ("quic_scid", pa.string()),
-            ("quic_restarts", pa.int32()),
-            ("extensions", pa.list_(pa.int32())),
-            ("notes", pa.list_(pa.string())),
-        ]
-    )
+    schema = parquet_schema()
     arrays = []
-    for f in schema:
-        values = data[f.name]
-        if f.name == "selection":
+    for c, f in zip(COLUMN_TABLE, schema, strict=True):
+        values = data[c.name]
+        if c.kind is Kind.SELECTION:
             arrays.append(pa.array(values, pa.string()).dictionary_encode().cast(f.type))
         else:
             arrays.append(pa.array(values, f.type))

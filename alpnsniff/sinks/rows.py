@@ -1,112 +1,168 @@
-"""The public columns: one flat row per handshake, derived from a :class:`Handshake`.
+"""The public columns as rows: one flat, JSON-ready dict per handshake.
 
-Every sink (ndjson, CSV, Parquet, DataFrame, table) writes these columns, in this order, with
-these meanings (documented in the README). Wire strings are already escaped here
-(:func:`~alpnsniff.tls.alpn.alpn_text`): printable ASCII but the backslash as is, every
-other octet as ``\\xNN``. The raw octets stay available as hex.
+Every sink (ndjson, CSV, Parquet, DataFrame, table) writes the columns of
+:data:`~alpnsniff.records.COLUMN_TABLE`, in its order, with its meanings (documented in the
+README). Wire strings are already escaped here (:func:`~alpnsniff.tls.alpn.alpn_text`):
+printable ASCII but the backslash as is, every other octet as ``\\xNN``. The raw octets stay
+available as hex.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from itertools import chain
+from operator import attrgetter, call
+from time import gmtime, strftime
 from typing import Any
 
-from ..records import Handshake
+from ..records import COLUMN_TABLE, Column, Derive, Handshake, Kind
 from ..tls.alpn import alpn_text
 
-COLUMNS: tuple[str, ...] = (
-    "ts",
-    "frame",
-    "transport",
-    "client_ip",
-    "client_port",
-    "server_ip",
-    "server_port",
-    "sni",
-    "alpn_offered",
-    "alpn_selected",
-    "selection",
-    "tls_version",
-    "ech",
-    "npn",
-    # more, beyond the fixed set
-    "capture",
-    "ip_version",
-    "client_version",
-    "cipher_suite",
-    "alpn_offered_hex",
-    "alpn_selected_hex",
-    "alps",
-    "npn_server",
-    "npn_selected",
-    "ech_config_id",
-    "ech_payload_len",
-    "grease",
-    "sslv2",
-    "hello_retry",
-    "alert",
-    "violation",
-    "server_frame",
-    "quic_version",
-    "quic_dcid",
-    "quic_scid",
-    "quic_restarts",
-    "extensions",
-    "notes",
-)
+COLUMNS: tuple[str, ...] = tuple(c.name for c in COLUMN_TABLE)
 
 # Columns whose values came from the wire as text (escaped, but still attacker-chosen).
-WIRE_TEXT_COLUMNS = frozenset(
-    {"sni", "alpn_offered", "alpn_selected", "alps", "npn_server", "npn_selected"}
-)
+WIRE_TEXT_COLUMNS: frozenset[str] = frozenset(c.name for c in COLUMN_TABLE if c.wire_text)
+
+_ISO_SECONDS = "%Y-%m-%dT%H:%M:%S"
+# datetime's range, years 1 to 9999, in seconds since the epoch: in it time.gmtime gives the
+# same fields as datetime (one proleptic Gregorian calendar, no leap seconds), faster.
+_DATETIME_SECONDS = range(-62_135_596_800, 253_402_300_800)
 
 
 def iso_ts(ts_ns: int) -> str:
     """Nanosecond UTC timestamp as ISO 8601 with 9 fraction digits and a Z."""
     seconds, nanos = divmod(ts_ns, 1_000_000_000)
-    base = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{base}.{nanos:09d}Z"
+    if seconds in _DATETIME_SECONDS:
+        try:
+            return f"{strftime(_ISO_SECONDS, gmtime(seconds))}.{nanos:09d}Z"
+        except (OverflowError, OSError):  # a platform's gmtime that cannot: datetime decides
+            pass
+    # datetime raises ValueError out of its range, as it always did here
+    return f"{datetime.fromtimestamp(seconds, UTC).strftime(_ISO_SECONDS)}.{nanos:09d}Z"
+
+
+# How a column's value is read from a Handshake: one attribute path (an enum's ``.value``
+# included, read in C), then, unless the value is the field's as it is, one function per
+# Derive, in two forms: of one value (for row) and of a whole column (for the DataFrame and
+# Parquet sinks, which build their columns at once). Both give the raw Python value: ``ts``
+# in ns since the epoch, lists as lists; json_value adds the ISO text of ``ts``.
+
+
+def field_path(column: Column) -> str | None:
+    """The attribute path a column reads from a :class:`Handshake` (None: the capture)."""
+    if column.source is None:
+        return None
+    return f"{column.source}.value" if column.derive is Derive.ENUM else column.source
+
+
+def _text(raw: bytes | None) -> str | None:
+    return None if raw is None else alpn_text(raw)
+
+
+def _hex(raw: bytes | None) -> str | None:
+    return None if raw is None else raw.hex()
+
+
+# (`if raws else []`: most of these tuples are empty, and an empty one needs no comprehension.)
+def _text_list(raws: tuple[bytes, ...]) -> list[str]:
+    return [alpn_text(p) for p in raws] if raws else []
+
+
+def _hex_list(raws: tuple[bytes, ...]) -> list[str]:
+    return [p.hex() for p in raws] if raws else []
+
+
+def _texts(raws: Iterable[bytes]) -> dict[bytes, str]:
+    """Escaped text of each distinct octet string (a column repeats a few IDs many times)."""
+    return {raw: alpn_text(raw) for raw in raws}
+
+
+def _list_column(values: list[tuple[Any, ...]]) -> list[list[Any]]:
+    return list(map(list, values))
+
+
+def _text_column(values: list[bytes | None]) -> list[str | None]:
+    texts = _texts({v for v in values if v is not None})
+    return [None if v is None else texts[v] for v in values]
+
+
+def _hex_column(values: list[bytes | None]) -> list[str | None]:
+    return [None if v is None else v.hex() for v in values]
+
+
+def _text_list_column(values: list[tuple[bytes, ...]]) -> list[list[str]]:
+    texts = _texts(set(chain.from_iterable(values)))
+    return [[texts[p] for p in v] if v else [] for v in values]
+
+
+def _hex_list_column(values: list[tuple[bytes, ...]]) -> list[list[str]]:
+    return [[p.hex() for p in v] if v else [] for v in values]
+
+
+_ValueFn = Callable[[Any], Any]
+_ColumnFn = Callable[[list[Any]], list[Any]]
+
+# Derive -> (of one value, of a column); None: the value read is the column's value.
+_DERIVE: dict[Derive, tuple[_ValueFn, _ColumnFn] | None] = {
+    Derive.FIELD: None,
+    Derive.ENUM: None,  # field_path reads the enum's .value
+    Derive.LIST: (list, _list_column),
+    Derive.TEXT: (_text, _text_column),
+    Derive.HEX: (_hex, _hex_column),
+    Derive.TEXT_LIST: (_text_list, _text_list_column),
+    Derive.HEX_LIST: (_hex_list, _hex_list_column),
+    Derive.CAPTURE: None,
+}
+
+
+def derive_value(column: Column) -> _ValueFn | None:
+    """The column's value from the value at its :func:`field_path`; None: that value."""
+    pair = _DERIVE[column.derive]
+    return None if pair is None else pair[0]
+
+
+def derive_column(column: Column) -> _ColumnFn | None:
+    """The column's values from the values at its :func:`field_path`; None: those values."""
+    pair = _DERIVE[column.derive]
+    return None if pair is None else pair[1]
+
+
+def json_value(column: Column) -> _ValueFn | None:
+    """The column's JSON-ready value from the value at its :func:`field_path`; None: that."""
+    if column.kind is Kind.TIMESTAMP:
+        return iso_ts  # a Derive.FIELD column (Column checks it): ns since the epoch
+    return derive_value(column)
+
+
+def _getter(paths: tuple[str, ...]) -> Callable[[Handshake], tuple[Any, ...]]:
+    """The attributes named, from one record, as a tuple (one C call for them all)."""
+    if len(paths) == 1:  # attrgetter of one name returns the bare value
+        one = attrgetter(paths[0])
+        return lambda h: (one(h),)
+    return attrgetter(*paths) if paths else lambda h: ()
+
+
+# row() runs no Python loop over the columns: it copies a dict that holds every key in
+# table order (updating a key keeps its place), then fills in the plain values (one
+# attrgetter), the derived ones (one attrgetter, each value through its function, mapped in
+# C) and the capture's name.
+_TEMPLATE: dict[str, Any] = dict.fromkeys(COLUMNS)
+_PLAIN = tuple(c for c in COLUMN_TABLE if c.source and json_value(c) is None)
+_DERIVED = tuple(c for c in COLUMN_TABLE if c.source and json_value(c) is not None)
+_PLAIN_NAMES = tuple(c.name for c in _PLAIN)
+_DERIVED_NAMES = tuple(c.name for c in _DERIVED)
+_DERIVED_STEPS = tuple(f for c in _DERIVED if (f := json_value(c)) is not None)
+_CAPTURE_NAMES = tuple(c.name for c in COLUMN_TABLE if c.derive is Derive.CAPTURE)
+_get_plain = _getter(tuple(p for c in _PLAIN if (p := field_path(c))))
+_get_derived = _getter(tuple(p for c in _DERIVED if (p := field_path(c))))
 
 
 def row(h: Handshake, capture: str) -> dict[str, Any]:
     """A JSON-ready dict of the public columns (``ts`` as ISO 8601 text)."""
-    selected = h.alpn_selected_raw
-    return {
-        "ts": iso_ts(h.ts_ns),
-        "frame": h.frame,
-        "transport": h.transport,
-        "client_ip": h.client_ip,
-        "client_port": h.client_port,
-        "server_ip": h.server_ip,
-        "server_port": h.server_port,
-        "sni": h.sni,
-        "alpn_offered": [alpn_text(p) for p in h.alpn_offered_raw],
-        "alpn_selected": None if selected is None else alpn_text(selected),
-        "selection": h.selection.value,
-        "tls_version": h.tls_version,
-        "ech": h.ech,
-        "npn": h.npn,
-        "capture": capture,
-        "ip_version": h.ip_version,
-        "client_version": h.client_version,
-        "cipher_suite": h.cipher_suite,
-        "alpn_offered_hex": [p.hex() for p in h.alpn_offered_raw],
-        "alpn_selected_hex": None if selected is None else selected.hex(),
-        "alps": [alpn_text(p) for p in h.alps],
-        "npn_server": [alpn_text(p) for p in h.npn_server],
-        "npn_selected": None if h.npn_selected_raw is None else alpn_text(h.npn_selected_raw),
-        "ech_config_id": h.ech_config_id,
-        "ech_payload_len": h.ech_payload_len,
-        "grease": h.grease,
-        "sslv2": h.sslv2,
-        "hello_retry": h.hello_retry,
-        "alert": h.alert,
-        "violation": h.violation,
-        "server_frame": h.server_frame,
-        "quic_version": h.quic_version,
-        "quic_dcid": h.quic_dcid,
-        "quic_scid": h.quic_scid,
-        "quic_restarts": h.quic_restarts,
-        "extensions": list(h.extensions),
-        "notes": list(h.notes),
-    }
+    out = _TEMPLATE.copy()
+    out.update(zip(_PLAIN_NAMES, _get_plain(h), strict=True))
+    out.update(zip(_DERIVED_NAMES, map(call, _DERIVED_STEPS, _get_derived(h)), strict=True))
+    for name in _CAPTURE_NAMES:
+        out[name] = capture
+    return out

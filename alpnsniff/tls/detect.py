@@ -1,7 +1,7 @@
 """Does this TCP stream start with TLS? A cheap look at its first bytes.
 
-Called on the first payload of every connection direction, so it reads at most the first
-six bytes (nine for an SSLv2 hello) and allocates nothing.
+Called at every segment start a TCP flow probes (up to its probe budget), so it reads at
+most the first six bytes of a TLS record (eleven of an SSLv2 hello) and allocates nothing.
 
 TLS (RFC 8446 §5.1): a record header ``type(1) version(2) length(2)`` then, for a
 handshake record, the handshake type. A stream start is taken for TLS only when every

@@ -147,3 +147,25 @@ def test_mutated_real_frames_never_crash(data: st.DataObject, linktype: int) -> 
 def test_random_frames_never_crash(frames: list[bytes], linktype: int) -> None:
     d = Dissector()
     list(dissect([(i, linktype, f) for i, f in enumerate(frames)], d))
+
+
+def test_segments_after_a_broken_client_stream_are_counted() -> None:
+    # a real ClientHello, then a record header of a version no TLS stack sends: the client's
+    # stream breaks there (counted under its reason) and its later segments are counted too
+    ch = shared_client_hello()
+    frames = [tcp_frame(b"", 99, flags=0x02), tcp_frame(ch, 100)]
+    seq = 100 + len(ch)
+    broken = b"\x16\x09\x09\x00\x10" + bytes(16)
+    frames.append(tcp_frame(broken, seq))
+    seq += len(broken)
+    for _ in range(3):
+        frames.append(tcp_frame(b"\x17\x03\x03\x00\x02ab", seq))
+        seq += 7
+    records, d = run(frames)
+    stream_errors = {k: v for k, v in d.stats.items() if k.startswith("tcp_client_stream_")}
+    assert sum(stream_errors.values()) == 1, d.stats
+    assert d.stats["tcp_segments_after_stream_error"] == 3
+    # the ClientHello before the break still has its record (the server never answered)
+    assert [(r.alpn_offered_raw, r.selection.value) for r in records] == [
+        ((b"h2", b"http/1.1"), "unseen")
+    ]

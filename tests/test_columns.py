@@ -1,0 +1,491 @@
+"""The column table (records.COLUMN_TABLE) against the README, the Handshake and every sink."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import subprocess
+import sys
+import types
+import typing
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+import alpnsniff
+from alpnsniff.records import COLUMN_TABLE, Column, Derive, Handshake, Kind, Selection
+from alpnsniff.sinks.frame import columns, to_dataframe, write_parquet
+from alpnsniff.sinks.rows import COLUMNS, WIRE_TEXT_COLUMNS, iso_ts, row
+from alpnsniff.tls.alpn import alpn_text
+from tests.conftest import CAPTURES, REPO
+
+BY_NAME = {c.name: c for c in COLUMN_TABLE}
+
+# --- the README's table ---------------------------------------------------------------------
+
+
+def _readme_table(heading: str) -> list[tuple[str, str]]:
+    """(first cell, second cell) of each body row of the markdown table under ``heading``."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    assert text.count(f"\n{heading}\n") == 1, heading
+    section = text.split(f"\n{heading}\n", 1)[1]
+    lines = []
+    for line in section.splitlines():
+        if line.startswith("#"):
+            break
+        if line.startswith("|"):
+            lines.append(line)
+        elif lines:  # the table ended
+            break
+    assert len(lines) > 2 and re.fullmatch(r"\|(-+\|)+", lines[1]), lines[:2]
+    cells = []
+    for line in lines[2:]:
+        parts = [p.strip() for p in re.split(r"(?<!\\)\|", line.strip()[1:-1])]
+        assert len(parts) == 2, line
+        cells.append((parts[0], parts[1]))
+    return cells
+
+
+def readme_columns() -> list[tuple[list[str], str]]:
+    """(column names, meaning) per README row; a row may document several columns."""
+    out = []
+    for names_cell, meaning in _readme_table(
+        "### Columns (DataFrame, ndjson keys, CSV header, Parquet)"
+    ):
+        assert re.fullmatch(r"`\w+`(, `\w+`)*", names_cell), names_cell
+        out.append((re.findall(r"`(\w+)`", names_cell), meaning))
+    return out
+
+
+def test_readme_lists_exactly_the_table_columns_in_order() -> None:
+    names = [n for group, _ in readme_columns() for n in group]
+    assert names == list(COLUMNS)
+
+
+# A type the README states for a column, as the phrase it uses -> what the table must say.
+# Only the README's own phrases are checked (a row that states no type is not guessed at).
+README_TYPES: list[tuple[re.Pattern[str], Any]] = [
+    (re.compile(r"`datetime64\[ns, UTC\]`"), lambda c: c.kind is Kind.TIMESTAMP),
+    (re.compile(r"^list of str\b"), lambda c: c.kind is Kind.LIST_STR),
+    (re.compile(r"^list of int\b"), lambda c: c.kind is Kind.LIST_INT),
+    (re.compile(r"^str or null\b"), lambda c: c.kind is Kind.STR and c.nullable),
+    (re.compile(r"^str\b(?! or null)"), lambda c: c.kind is Kind.STR and not c.nullable),
+    (re.compile(r"^bool\b"), lambda c: c.kind is Kind.BOOL),
+    (re.compile(r"\(int\)|^int\b"), lambda c: c.kind is Kind.INT),
+    (re.compile(r"\bnull\b"), lambda c: c.nullable),
+    (re.compile(r"\bescaped text\b"), lambda c: c.wire_text),
+]
+
+
+def test_readme_stated_types_agree_with_the_table() -> None:
+    checked: set[str] = set()
+    for group, meaning in readme_columns():
+        for pattern, holds in README_TYPES:
+            if pattern.search(meaning):
+                for name in group:
+                    assert holds(BY_NAME[name]), f"{name}: README says {pattern.pattern!r}"
+                    checked.add(name)
+    # The README states these today; the checker must keep recognising its phrases.
+    assert {"ts", "sni", "alpn_offered", "alpn_selected", "tls_version", "ech", "npn"} <= checked
+    assert "cipher_suite" in checked
+
+
+def test_readme_selection_values_are_the_enum() -> None:
+    values = [cell for cell, _ in _readme_table("### `selection`")]
+    assert values == [f"`{s.value}`" for s in Selection]
+
+
+# --- the table itself -----------------------------------------------------------------------
+
+
+def test_table_names_are_unique_and_every_record_field_is_published() -> None:
+    assert len(set(COLUMNS)) == len(COLUMNS) == len(COLUMN_TABLE)
+    sources = {c.source for c in COLUMN_TABLE if c.source is not None}
+    assert sources == set(Handshake.__dataclass_fields__)
+    assert all(c.meaning and "\n" not in c.meaning for c in COLUMN_TABLE)
+
+
+# Python type of the Handshake field a column is derived from, per derivation and kind.
+FIELD_TYPES: dict[tuple[Derive, Kind], set[Any]] = {
+    (Derive.FIELD, Kind.TIMESTAMP): {int},
+    (Derive.FIELD, Kind.INT): {int},
+    (Derive.FIELD, Kind.BOOL): {bool},
+    (Derive.FIELD, Kind.STR): {str},
+    (Derive.FIELD, Kind.CATEGORY): {str},
+    (Derive.ENUM, Kind.SELECTION): {Selection},
+    (Derive.LIST, Kind.LIST_INT): {tuple[int, ...]},
+    (Derive.LIST, Kind.LIST_STR): {tuple[str, ...]},
+    (Derive.TEXT, Kind.STR): {bytes},
+    (Derive.HEX, Kind.STR): {bytes},
+    (Derive.TEXT_LIST, Kind.LIST_STR): {tuple[bytes, ...]},
+    (Derive.HEX_LIST, Kind.LIST_STR): {tuple[bytes, ...]},
+}
+
+
+def test_table_types_and_nullability_follow_the_record_fields() -> None:
+    hints = typing.get_type_hints(Handshake)
+    for c in COLUMN_TABLE:
+        if c.source is None:
+            assert c.derive is Derive.CAPTURE and c.kind is Kind.STR and not c.nullable
+            continue
+        hint = hints[c.source]
+        union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+        args = set(typing.get_args(hint)) if union else {hint}
+        optional = type(None) in args
+        base = args - {type(None)}
+        assert c.nullable == optional, c.name
+        assert base <= FIELD_TYPES[(c.derive, c.kind)], (c.name, hint)
+
+
+def test_wire_text_columns_are_the_escaped_wire_strings() -> None:
+    assert {
+        "sni",
+        "alpn_offered",
+        "alpn_selected",
+        "alps",
+        "npn_server",
+        "npn_selected",
+    } == WIRE_TEXT_COLUMNS
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (dict(kind=Kind.INT, derive=Derive.FIELD, source="frame"), "bits"),
+        (dict(kind=Kind.INT, derive=Derive.FIELD, source="frame", bits=12), "bits"),
+        (dict(kind=Kind.STR, derive=Derive.FIELD, source="no_such_field"), "no Handshake field"),
+        (dict(kind=Kind.STR, derive=Derive.CAPTURE, source="sni"), "source field"),
+        (dict(kind=Kind.STR, derive=Derive.TEXT, source="alpn_selected_raw"), "wire_text"),
+        (dict(kind=Kind.BOOL, derive=Derive.FIELD, source="ech", nullable=True), "nullable"),
+        (dict(kind=Kind.INT, derive=Derive.TEXT, source="alpn_selected_raw", bits=8), "cannot"),
+    ],
+)
+def test_a_column_spec_that_cannot_hold_is_refused(spec: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Column(name="x", meaning="x", **spec)
+
+
+# --- the sinks, on real captures ------------------------------------------------------------
+
+CAPTURE_FILES = [
+    "openssl_tls12_h2.pcap",  # visible
+    "openssl_tls12_npn.pcap",  # NPN, its choice decrypted
+    "openssl_tls13_hrr.pcap",  # retried, hello_retry
+    "openssl_tls12_alert120.pcap",  # rejected, alert
+    "aioquic_h3_v1.pcap",  # QUIC, decrypted
+    "aioquic_retry.pcap",  # QUIC restarts
+]
+
+SYNTHETIC = Handshake(
+    ts_ns=1_700_000_000_000_000_001,
+    frame=7,
+    transport="quic",
+    ip_version=6,
+    client_ip="2001:db8::1",
+    client_port=50000,
+    server_ip="2001:db8::2",
+    server_port=443,
+    sni="a\\x5cb",
+    alpn_offered_raw=(b"h3", b"x y\\", b"\x00\xff", b""),
+    alpn_selected_raw=b"=cmd",
+    selection=Selection.DECRYPTED,
+    tls_version="1.3",
+    client_version="1.3",
+    cipher_suite=0x1301,
+    ech=True,
+    ech_config_id=42,
+    ech_payload_len=239,
+    npn=True,
+    npn_server=(b"spdy/3", b"\x7f"),
+    npn_selected_raw=b"http/1.1",
+    alps=(b"h2",),
+    extensions=(0x0A0A, 0, 16, 65037),
+    grease=True,
+    sslv2=False,
+    hello_retry=True,
+    alert=120,
+    violation="selected-not-offered",
+    server_frame=9,
+    quic_version="draft-29",
+    quic_dcid="00ff",
+    quic_scid="",
+    quic_restarts=2,
+    notes=("empty-alpn-id",),
+)
+
+
+@pytest.fixture(scope="module")
+def items() -> list[tuple[str, Handshake]]:
+    paths = [CAPTURES / name for name in CAPTURE_FILES]
+    keys = [p.with_suffix(".keys") for p in paths if p.with_suffix(".keys").exists()]
+    results = alpnsniff.analyze(paths, keylog=keys)
+    got = [(r.name, h) for r in results for h in r.handshakes]
+    assert {h.selection for _, h in got} >= {
+        Selection.VISIBLE,
+        Selection.DECRYPTED,
+        Selection.RETRIED,
+        Selection.REJECTED,
+    }
+    assert any(h.npn_selected_raw is not None for _, h in got)
+    assert any(h.quic_restarts for _, h in got)
+    return [*got, ("synthetic.pcap", SYNTHETIC)]
+
+
+def expected_value(c: Column, h: Handshake, capture: str) -> Any:
+    """What the Derive documents, written out here independently of the sinks."""
+    if c.derive is Derive.CAPTURE:
+        return capture
+    assert c.source is not None
+    v = getattr(h, c.source)
+    if c.derive is Derive.FIELD:
+        return v
+    if c.derive is Derive.ENUM:
+        return v.value
+    if c.derive is Derive.LIST:
+        return list(v)
+    if v is None:
+        return None
+    if c.derive is Derive.TEXT:
+        return alpn_text(v)
+    if c.derive is Derive.HEX:
+        return v.hex()
+    if c.derive is Derive.TEXT_LIST:
+        return [alpn_text(p) for p in v]
+    assert c.derive is Derive.HEX_LIST
+    return [p.hex() for p in v]
+
+
+JSON_TYPES: dict[Kind, type | tuple[type, ...]] = {
+    Kind.INT: int,
+    Kind.BOOL: bool,
+    Kind.STR: str,
+    Kind.CATEGORY: str,
+    Kind.SELECTION: str,
+    Kind.TIMESTAMP: str,
+    Kind.LIST_STR: list,
+    Kind.LIST_INT: list,
+}
+
+
+def test_row_keys_types_and_values_follow_the_table(items: list[tuple[str, Handshake]]) -> None:
+    nulls: set[str] = set()
+    for capture, h in items:
+        r = row(h, capture)
+        assert list(r) == list(COLUMNS)
+        for c in COLUMN_TABLE:
+            v = r[c.name]
+            if v is None:
+                assert c.nullable, c.name
+                nulls.add(c.name)
+                continue
+            assert isinstance(v, JSON_TYPES[c.kind]), (c.name, v)
+            assert c.kind is Kind.BOOL or not isinstance(v, bool), c.name
+            if c.kind is Kind.LIST_STR:
+                assert all(isinstance(x, str) for x in v), c.name
+            if c.kind is Kind.LIST_INT:
+                assert all(isinstance(x, int) and not isinstance(x, bool) for x in v), c.name
+            if c.kind is Kind.TIMESTAMP:
+                assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z", v)
+                assert v == iso_ts(h.ts_ns)
+            else:
+                assert v == expected_value(c, h, capture), c.name
+    assert {"alpn_selected", "npn_selected", "alert"} <= nulls  # None really occurs
+
+
+# Pinned bytes: ndjson is user-facing, and these lines are what the CLI wrote before the
+# column table existed.
+GOLDEN_TLS12 = (
+    '{"ts":"2026-11-22T00:54:32.086361000Z","frame":4,"transport":"tcp","client_ip":"127.0.0.1",'
+    '"client_port":45872,"server_ip":"127.0.0.1","server_port":4431,"sni":"www.example.test",'
+    '"alpn_offered":["h2","http/1.1"],"alpn_selected":"h2","selection":"visible",'
+    '"tls_version":"1.2","ech":false,"npn":false,"capture":"captures/openssl_tls12_h2.pcap",'
+    '"ip_version":4,"client_version":"1.3","cipher_suite":49196,'
+    '"alpn_offered_hex":["6832","687474702f312e31"],"alpn_selected_hex":"6832","alps":[],'
+    '"npn_server":[],"npn_selected":null,"ech_config_id":null,"ech_payload_len":null,'
+    '"grease":false,"sslv2":false,"hello_retry":false,"alert":null,"violation":null,'
+    '"server_frame":6,"quic_version":null,"quic_dcid":null,"quic_scid":null,'
+    '"quic_restarts":null,"extensions":[0,11,10,35,16,22,23,13,43,45,51],"notes":[]}'
+)
+GOLDEN_SYNTHETIC = (
+    '{"ts":"2023-11-14T22:13:20.000000001Z","frame":7,"transport":"quic",'
+    '"client_ip":"2001:db8::1","client_port":50000,"server_ip":"2001:db8::2","server_port":443,'
+    '"sni":"a\\\\x5cb","alpn_offered":["h3","x\\\\x20y\\\\x5c","\\\\x00\\\\xff",""],'
+    '"alpn_selected":"=cmd","selection":"decrypted","tls_version":"1.3","ech":true,"npn":true,'
+    '"capture":"x.pcap","ip_version":6,"client_version":"1.3","cipher_suite":4865,'
+    '"alpn_offered_hex":["6833","7820795c","00ff",""],"alpn_selected_hex":"3d636d64",'
+    '"alps":["h2"],"npn_server":["spdy/3","\\\\x7f"],"npn_selected":"http/1.1",'
+    '"ech_config_id":42,"ech_payload_len":239,"grease":true,"sslv2":false,"hello_retry":true,'
+    '"alert":120,"violation":"selected-not-offered","server_frame":9,"quic_version":"draft-29",'
+    '"quic_dcid":"00ff","quic_scid":"","quic_restarts":2,"extensions":[2570,0,16,65037],'
+    '"notes":["empty-alpn-id"]}'
+)
+
+
+def _ndjson(r: dict[str, Any]) -> str:  # as sinks.text.NdjsonWriter writes a line
+    return json.dumps(r, ensure_ascii=True, separators=(",", ":"))
+
+
+def test_ndjson_lines_stay_byte_for_byte() -> None:
+    (result,) = alpnsniff.analyze("captures/openssl_tls12_h2.pcap")
+    assert [_ndjson(row(h, result.name)) for h in result.handshakes] == [GOLDEN_TLS12]
+    assert _ndjson(row(SYNTHETIC, "x.pcap")) == GOLDEN_SYNTHETIC
+
+
+def test_column_lists_agree_with_rows(items: list[tuple[str, Handshake]]) -> None:
+    data = columns(items)
+    assert list(data) == list(COLUMNS)
+    for i, (capture, h) in enumerate(items):
+        r = row(h, capture)
+        assert iso_ts(data["ts"][i]) == r["ts"]
+        assert {k: v[i] for k, v in data.items() if k != "ts"} == {
+            k: v for k, v in r.items() if k != "ts"
+        }
+
+
+def _check_pandas_dtype(c: Column, s: pd.Series) -> None:
+    dtype = s.dtype
+    if c.kind is Kind.TIMESTAMP:
+        assert str(dtype) == "datetime64[ns, UTC]"
+    elif c.kind is Kind.INT:
+        assert str(dtype) == ("Int64" if c.nullable else "int64")
+    elif c.kind is Kind.BOOL:
+        assert str(dtype) == "bool"
+    elif c.kind is Kind.SELECTION:
+        assert isinstance(dtype, pd.CategoricalDtype)
+        assert list(dtype.categories) == [v.value for v in Selection]
+    elif c.kind is Kind.CATEGORY:
+        assert isinstance(dtype, pd.CategoricalDtype)
+    elif c.kind is Kind.STR:  # as pandas infers it: its string dtype, object when all null
+        assert pd.api.types.is_string_dtype(dtype) or s.isna().all()
+        assert all(isinstance(v, str) for v in s.dropna())
+    else:
+        assert str(dtype) == "object" and all(isinstance(v, list) for v in s)
+
+
+def test_dataframe_columns_and_dtypes_follow_the_table(
+    items: list[tuple[str, Handshake]],
+) -> None:
+    df = to_dataframe(items)
+    assert list(df.columns) == list(COLUMNS)
+    assert len(df) == len(items)
+    for c in COLUMN_TABLE:
+        _check_pandas_dtype(c, df[c.name])
+        if not c.nullable:
+            assert not df[c.name].isna().any(), c.name
+    # today's dtypes, pinned (str columns are as pandas infers text: its version decides)
+    assert {k: str(v) for k, v in df.dtypes.items() if BY_NAME[k].kind is not Kind.STR} == {
+        "ts": "datetime64[ns, UTC]",
+        "frame": "int64",
+        "transport": "category",
+        "client_port": "int64",
+        "server_port": "int64",
+        "alpn_offered": "object",
+        "selection": "category",
+        "tls_version": "category",
+        "ech": "bool",
+        "npn": "bool",
+        "ip_version": "int64",
+        "client_version": "category",
+        "cipher_suite": "Int64",
+        "alpn_offered_hex": "object",
+        "alps": "object",
+        "npn_server": "object",
+        "ech_config_id": "Int64",
+        "ech_payload_len": "Int64",
+        "grease": "bool",
+        "sslv2": "bool",
+        "hello_retry": "bool",
+        "alert": "Int64",
+        "server_frame": "Int64",
+        "quic_version": "category",
+        "quic_restarts": "Int64",
+        "extensions": "object",
+        "notes": "object",
+    }
+    assert df["ts"].iloc[-1] == pd.Timestamp(SYNTHETIC.ts_ns, unit="ns", tz="UTC")
+    assert df["alpn_offered"].iloc[-1] == ["h3", "x\\x20y\\x5c", "\\x00\\xff", ""]
+
+
+def test_public_read_gives_the_table_dtypes() -> None:
+    df = alpnsniff.read([CAPTURES / "openssl_tls12_h2.pcap", CAPTURES / "aioquic_h3_v1.pcap"])
+    assert list(df.columns) == list(COLUMNS) and len(df) == 2
+    for c in COLUMN_TABLE:
+        _check_pandas_dtype(c, df[c.name])
+
+
+def _arrow_int(bits: int | None) -> pa.DataType:
+    return {8: pa.int8(), 16: pa.int16(), 32: pa.int32(), 64: pa.int64()}[bits or 0]
+
+
+def expected_arrow_type(c: Column) -> pa.DataType:
+    return {
+        Kind.TIMESTAMP: lambda: pa.timestamp("ns", tz="UTC"),
+        Kind.INT: lambda: _arrow_int(c.bits),
+        Kind.BOOL: pa.bool_,
+        Kind.STR: pa.string,
+        Kind.CATEGORY: pa.string,
+        Kind.SELECTION: lambda: pa.dictionary(_arrow_int(c.bits), pa.string()),
+        Kind.LIST_STR: lambda: pa.list_(pa.string()),
+        Kind.LIST_INT: lambda: pa.list_(_arrow_int(c.bits)),
+    }[c.kind]()
+
+
+def test_parquet_schema_and_values_follow_the_table(
+    items: list[tuple[str, Handshake]], tmp_path: Path
+) -> None:
+    path = tmp_path / "out.parquet"
+    assert write_parquet(items, str(path)) == len(items)
+    table = pq.read_table(path)
+    assert table.schema.names == list(COLUMNS)
+    for c, f in zip(COLUMN_TABLE, table.schema, strict=True):
+        assert f.type == expected_arrow_type(c), c.name
+    # the exact widths of today's schema, for the columns where a width matters
+    assert {f.name: str(f.type) for f in table.schema if "int" in str(f.type)} == {
+        "frame": "int64",
+        "client_port": "int32",
+        "server_port": "int32",
+        "selection": "dictionary<values=string, indices=int8, ordered=0>",
+        "ip_version": "int8",
+        "cipher_suite": "int32",
+        "ech_config_id": "int16",
+        "ech_payload_len": "int32",
+        "alert": "int16",
+        "server_frame": "int64",
+        "quic_restarts": "int32",
+        "extensions": "list<element: int32>",
+    }
+    data = columns(items)
+    assert table.column("ts").cast(pa.int64()).to_pylist() == data["ts"]
+    for name in COLUMNS[1:]:
+        assert table.column(name).to_pylist() == data[name], name
+
+
+# --- iso_ts and imports ---------------------------------------------------------------------
+
+
+def test_iso_ts_is_datetime_formatting_over_its_whole_range() -> None:
+    lo, hi = -62_135_596_800, 253_402_300_800  # 0001-01-01 .. 10000-01-01
+    rng = random.Random(8)
+    seconds = [lo, hi - 1, 0, -1, 951_782_400, 2**31, 2**32 - 1]
+    seconds += [rng.randrange(lo, hi) for _ in range(2000)]
+    for s in seconds:
+        nanos = rng.randrange(10**9)
+        base = datetime.fromtimestamp(s, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        assert iso_ts(s * 10**9 + nanos) == f"{base}.{nanos:09d}Z"
+    for s in (lo - 1, hi):
+        with pytest.raises(ValueError):
+            iso_ts(s * 10**9)
+
+
+def test_the_table_and_rows_import_neither_pandas_nor_pyarrow() -> None:
+    code = (
+        "import sys, alpnsniff.records, alpnsniff.sinks.rows, alpnsniff.sinks.text; "
+        "assert not {'pandas', 'pyarrow'} & set(sys.modules), sys.modules.keys()"
+    )
+    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
