@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from .capture import CaptureStats, Source, open_capture
-from .flows.table import MAX_ERRORS_KEPT, MISSING, FlowTable, shard_of
+from .flows.table import MAX_ERRORS_KEPT, MISSING, SWEEP_INTERVAL_NS, FlowTable, shard_of
 from .flows.tcp import TcpFlow
 from .flows.transports import UDP_FIRST_BYTES, recognise_udp
 from .keys.keylog import KeyLog
@@ -75,6 +75,8 @@ class Dissector:
         # what the decoder counted (tunnels, shims, fragments) for this shard's packets
         self.decoder_stats: Counter[str] = Counter()
         self.table = FlowTable(self.stats)
+        self._tcp_known = self.table.remembered[6]
+        self._udp_known = self.table.remembered[17]
         self.frame = 0
         self.errors: list[str] = []  # internal errors (the flows' errors are in the table's)
 
@@ -112,18 +114,19 @@ class Dissector:
                     link = fixed_link.get(linktype)
                     if link is not None:
                         ip, proto_at = link
+                        n = len(data)
                         if proto_at >= 0:
                             ethertype = data[proto_at : proto_at + 2]
                             version = 4 if ethertype == _IPV4 else 6 if ethertype == _IPV6 else 0
                         else:
-                            version = data[ip] >> 4 if len(data) > ip else 0
+                            version = data[ip] >> 4 if n > ip else 0
                         if version == 4:
                             # (a frame cut inside the IPv4 header goes to the full decoder,
                             # which says how it is cut short)
-                            if len(data) >= ip + 20 and data[ip + 6 : ip + 8] in not_fragmented:
+                            if n >= ip + 20 and data[ip + 6 : ip + 8] in not_fragmented:
                                 proto = data[ip + 9]
                                 l4 = ip + ((data[ip] & 15) << 2)
-                                if proto == 6 and len(data) >= l4 + 14:
+                                if proto == 6 and n >= l4 + 14:
                                     if (
                                         shards > 1
                                         and (data[l4 + 1] ^ data[l4 + 3]) % shards != shard
@@ -141,7 +144,7 @@ class Dissector:
                                     ):
                                         empty_skipped += 1
                                         continue
-                                elif proto == 17 and len(data) > l4 + 8:
+                                elif proto == 17 and n > l4 + 8:
                                     ports = data[l4 : l4 + 4]
                                     if (ports[0] << 8 | ports[1]) not in tunnel_ports and (
                                         ports[2] << 8 | ports[3]
@@ -162,8 +165,8 @@ class Dissector:
                                             udp_skipped += 1
                                             continue
                         elif version == 6:
-                            proto = data[ip + 6] if len(data) > ip + 6 else -1
-                            if proto == 6 and len(data) >= ip + 54:
+                            proto = data[ip + 6] if n > ip + 6 else -1
+                            if proto == 6 and n >= ip + 54:
                                 if shards > 1 and (data[ip + 41] ^ data[ip + 43]) % shards != shard:
                                     other_shard += 1
                                     continue
@@ -176,7 +179,7 @@ class Dissector:
                                 ):
                                     empty_skipped += 1
                                     continue
-                            elif proto == 17 and len(data) > ip + 48:
+                            elif proto == 17 and n > ip + 48:
                                 ports = data[ip + 40 : ip + 44]
                                 if (ports[0] << 8 | ports[1]) not in tunnel_ports and (
                                     ports[2] << 8 | ports[3]
@@ -252,7 +255,7 @@ class Dissector:
         table = self.table
         flags = seg.flags
         new_connection = flags & SYN and not flags & ACK
-        known_isn = table.recall(6, key)
+        known_isn = self._tcp_known.get(key)
         if known_isn is not MISSING:
             if not new_connection or seg.seq == known_isn:
                 # (a SYN with the known connection's own sequence number is a retransmission,
@@ -262,7 +265,8 @@ class Dissector:
             # the 5-tuple is reused by a new connection: forget the old one's verdict
             table.unremember(6, key)
             stats["tcp_port_reuse"] += 1
-        out = table.tick(ts_ns)
+        # (the table's own check, inline: once per packet that reaches the table)
+        out = table.tick(ts_ns) if ts_ns - table.last_sweep > SWEEP_INTERVAL_NS else []
         flow = table.get(6, key)
         if (
             flow is not None
@@ -282,7 +286,7 @@ class Dissector:
             stats["tcp_connections"] += 1
             out.extend(table.add(6, new_flow))
         out.extend(flow.on_packet(key, seg, frame, ts_ns))
-        out.extend(table.after_packet(6, flow))
+        out.extend(table.after_packet(flow, carried_data=bool(seg.payload)))
         return out
 
     def _udp(self, key: bytes, seg: Segment, frame: int, ts_ns: int) -> list[Handshake]:
@@ -292,7 +296,7 @@ class Dissector:
         if not payload or not UDP_FIRST_BYTES[payload[0]]:
             stats["udp_skipped"] += 1
             return []
-        known = table.recall(17, key)
+        known = self._udp_known.get(key)
         if known is not MISSING:
             if known is None:
                 stats["udp_skipped"] += 1
@@ -304,7 +308,7 @@ class Dissector:
                 return []
             table.unremember(17, key)
             stats[f"{transport.name}_5tuple_reuse"] += 1
-        out = table.tick(ts_ns)
+        out = table.tick(ts_ns) if ts_ns - table.last_sweep > SWEEP_INTERVAL_NS else []
         flow = table.get(17, key)
         if flow is None:
             transport = recognise_udp(payload)
@@ -316,7 +320,7 @@ class Dissector:
             stats[f"{transport.name}_connections"] += 1
             out.extend(table.add(17, flow))
         out.extend(flow.on_packet(key, seg, frame, ts_ns))
-        out.extend(table.after_packet(17, flow))
+        out.extend(table.after_packet(flow))
         return out
 
     # ------------------------------------------------------------------ time and end

@@ -46,7 +46,7 @@ from .outcome import (
     encrypted_extensions_answer,
     server_hello_answer,
 )
-from .state import FlowState
+from .state import DECRYPTING, DONE, GAVE_UP, HANDSHAKE, FlowState
 
 HANDSHAKE_HEADER = 4
 ENCRYPTED_EXTENSIONS = 8
@@ -81,7 +81,7 @@ class QuicFlow:
         self, key: bytes, seg: Segment, stats: Counter[str], keys: KeyStore | None = None
     ) -> None:
         self.key = key  # the client's direction
-        self.state = FlowState.HANDSHAKE
+        self.state = HANDSHAKE
         self.ends = Endpoints(seg.ip_version, seg.src, seg.sport, seg.dst, seg.dport)
         self.conn = QuicConnection()
         self.book = AnswerBook("quic", stats)  # at most one ClientHello waits at a time
@@ -133,7 +133,7 @@ class QuicFlow:
                         else Answer(Selection.ABORTED, server_frame=frame)
                     )
                     out.append(book.answer(answer))
-                    self._set_state(FlowState.DONE)
+                    self._set_state(DONE)
                 stats["quic_connection_closes"] += 1
             elif isinstance(event, RetryEvent):
                 stats["quic_retries"] += 1
@@ -144,7 +144,7 @@ class QuicFlow:
                 self.expect_restart = True
             elif isinstance(event, QuicSkipped):
                 stats["quic_skipped_" + event.reason] += 1
-            if self.state is FlowState.DONE:
+            if self.state is DONE:
                 break
         if from_client and not self.opened:
             if self.conn.client_opened:
@@ -152,10 +152,10 @@ class QuicFlow:
             elif not book.waiting:
                 # the client's first Initial does not decrypt: nothing to wait for
                 stats["quic_initial_undecryptable"] += 1
-                self._set_state(FlowState.GAVE_UP)
+                self._set_state(GAVE_UP)
                 return out
         hs_dec = self.hs_dec
-        if hs_dec is not None and not from_client and self.state is FlowState.DECRYPTING:
+        if hs_dec is not None and not from_client and self.state is DECRYPTING:
             out.extend(self._decrypt(hs_dec, seg.payload))
         return out
 
@@ -166,7 +166,7 @@ class QuicFlow:
             if isinstance(message, HandshakeMessage) and message.msg_type == ENCRYPTED_EXTENSIONS:
                 self.stats["quic_decrypted_encrypted_extensions"] += 1
                 self.hs_dec = None
-                self._set_state(FlowState.DONE)
+                self._set_state(DONE)
                 return self.book.settle(encrypted_extensions_answer(offer, answer, message.body))
         if dec.last_error is not None and dec.stats["packets"] == 0:
             self.stats["quic_decrypt_" + dec.last_error.reason] += 1
@@ -239,9 +239,9 @@ class QuicFlow:
             if dec is not None:
                 self.hs_dec = dec
                 book.await_decryption(answer)  # the record waits for EncryptedExtensions
-                self._set_state(FlowState.DECRYPTING)
+                self._set_state(DECRYPTING)
                 return []
-        self._set_state(FlowState.DONE)
+        self._set_state(DONE)
         return [book.answer(answer)]
 
     # ---------------------------------------------------------------- end

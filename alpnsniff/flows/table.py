@@ -24,7 +24,7 @@ from typing import ClassVar, Final, Protocol
 
 from ..net.segment import Segment
 from ..records import Handshake
-from .state import REMEMBERED_STATES, FlowState
+from .state import DONE, GAVE_UP, NOT_TLS, FlowState
 
 # Flows in handshake (or probing) state at once; beyond this the least recently active are
 # evicted (their waiting ClientHellos reported as unseen, the eviction counted). A flow
@@ -133,11 +133,11 @@ class FlowTable:
 
     __slots__ = (
         "_active",
-        "_last_sweep",
         "_order",
         "buffered",
         "errors",
         "idle_timeout_ns",
+        "last_sweep",
         "max_buffered",
         "max_flows",
         "remembered",
@@ -159,12 +159,13 @@ class FlowTable:
         self.idle_timeout_ns = idle_timeout_ns
         self._active: dict[int, dict[bytes, Flow]] = {p: {} for p in protocols}
         # every active flow once, least recently active first (a dict keeps insertion order;
-        # a flow is moved to the end by each of its packets)
-        self._order: dict[Flow, int] = {}
+        # a flow is moved to the end by each of its packets), with its IP protocol and the
+        # other direction's key
+        self._order: dict[Flow, tuple[int, bytes]] = {}
         self.remembered: dict[int, Remembered] = {p: Remembered(stats) for p in protocols}
         self.buffered = 0  # bytes buffered across all flows, as last counted
         self.errors: list[str] = []  # the first MAX_ERRORS_KEPT flow errors, for the report
-        self._last_sweep: int | None = None
+        self.last_sweep = 0  # capture time of the last look for idle flows
 
     def __len__(self) -> int:
         return len(self._order)
@@ -172,10 +173,6 @@ class FlowTable:
     # ------------------------------------------------------------------ look-ups
     def get(self, proto: int, key: bytes) -> Flow | None:
         return self._active[proto].get(key)
-
-    def recall(self, proto: int, key: bytes) -> object:
-        """What is remembered of the finished flow with this key, else :data:`MISSING`."""
-        return self.remembered[proto].get(key)
 
     def remember(self, proto: int, key: bytes, value: object, reverse: object) -> None:
         """Remember a 5-tuple without a flow (e.g. UDP that no transport recognises)."""
@@ -195,9 +192,10 @@ class FlowTable:
         flows when there are more than ``max_flows``."""
         active = self._active[proto]
         key = flow.key
+        rkey = reverse_key(key)
         active[key] = flow
-        active[reverse_key(key)] = flow
-        self._order[flow] = proto
+        active[rkey] = flow
+        self._order[flow] = (proto, rkey)
         if len(self._order) <= self.max_flows:
             return []
         out: list[Handshake] = []
@@ -207,16 +205,21 @@ class FlowTable:
             out.extend(self.evict(oldest))
         return out
 
-    def after_packet(self, proto: int, flow: Flow) -> list[Handshake]:
+    def after_packet(self, flow: Flow, *, carried_data: bool = True) -> list[Handshake]:
         """Book a flow's packet: a flow in a final state leaves (remembered or not), an
-        active one becomes the most recent and its buffered bytes are counted."""
-        if flow.state in REMEMBERED_STATES:
-            return self._retire(proto, flow, remember=True)
-        if flow.state is FlowState.GAVE_UP:
-            return self._retire(proto, flow, remember=False)
+        active one becomes the most recent and, when the packet ``carried_data`` (only then
+        can a flow's buffers have grown), its buffered bytes are counted."""
+        state = flow.state
+        if state is DONE or state is NOT_TLS:
+            return self._retire(flow, remember=True)
+        if state is GAVE_UP:
+            return self._retire(flow, remember=False)
         order = self._order
-        if order.pop(flow, None) is not None:
-            order[flow] = proto
+        place = order.pop(flow, None)
+        if place is not None:
+            order[flow] = place
+        if not carried_data:
+            return []
         now = flow.buffered()
         self.buffered += now - flow.charged
         flow.charged = now
@@ -230,37 +233,37 @@ class FlowTable:
             out.extend(self.evict(oldest))
         return out
 
-    def _drop(self, proto: int, flow: Flow) -> None:
-        active = self._active[proto]
-        key = flow.key
-        active.pop(key, None)
-        active.pop(reverse_key(key), None)
-        self._order.pop(flow, None)
+    def _drop(self, flow: Flow) -> tuple[int, bytes]:
+        """Take a flow out of the active set: its protocol and other direction's key."""
+        place = self._order.pop(flow)
+        active = self._active[place[0]]
+        active.pop(flow.key, None)
+        active.pop(place[1], None)
         self.buffered -= flow.charged
         flow.charged = 0
         errors = self.errors
         if flow.errors and len(errors) < MAX_ERRORS_KEPT:
             errors.extend(flow.errors[: MAX_ERRORS_KEPT - len(errors)])
+        return place
 
-    def _retire(self, proto: int, flow: Flow, *, remember: bool) -> list[Handshake]:
-        self._drop(proto, flow)
+    def _retire(self, flow: Flow, *, remember: bool) -> list[Handshake]:
+        proto, rkey = self._drop(flow)
         if remember:
             value = flow.remembered()
             known = self.remembered[proto]
             if isinstance(value, tuple):
                 known.put(flow.key, value[0])
-                known.put(reverse_key(flow.key), value[1])
+                known.put(rkey, value[1])
             else:
                 known.put(flow.key, value)
-                known.put(reverse_key(flow.key), value)
+                known.put(rkey, value)
         return flow.flush()
 
     def evict(self, flow: Flow) -> list[Handshake]:
         """Forget a flow without a verdict: its next packet starts afresh."""
-        proto = self._order.get(flow)
-        if proto is None:
+        if flow not in self._order:
             return []
-        self._drop(proto, flow)
+        self._drop(flow)
         return flow.abandon(at_end=False)
 
     # ------------------------------------------------------------------ time
@@ -268,12 +271,9 @@ class FlowTable:
         """Time has come to ``now_ns`` (a packet's capture time, or a live source's clock
         when the link is quiet): evict the flows idle for ``idle_timeout_ns``, looked for
         once every ``SWEEP_INTERVAL_NS``."""
-        last = self._last_sweep
-        if last is not None and now_ns - last <= SWEEP_INTERVAL_NS:
+        if now_ns - self.last_sweep <= SWEEP_INTERVAL_NS:
             return []
-        self._last_sweep = now_ns
-        if last is None:
-            return []
+        self.last_sweep = now_ns
         horizon = now_ns - self.idle_timeout_ns
         idle = [f for f in self._order if f.last_ts < horizon]
         out: list[Handshake] = []
@@ -286,7 +286,6 @@ class FlowTable:
         """End of input: every flow still waiting reports what it has."""
         out: list[Handshake] = []
         for flow in list(self._order):
-            proto = self._order[flow]
-            self._drop(proto, flow)
+            self._drop(flow)
             out.extend(flow.abandon(at_end=True))
         return out

@@ -25,7 +25,8 @@ from ..keys.tls13 import Tls13ServerFlightDecryptor
 from ..net.segment import Segment
 from ..net.tcp import StreamReassembler
 from ..records import Handshake
-from ..tls.detect import NOT_TLS, classify_stream_start
+from ..tls.detect import NOT_TLS as START_NOT_TLS
+from ..tls.detect import classify_stream_start
 from ..tls.hello import parse_client_hello, parse_server_hello
 from ..tls.messages import parse_next_protocol
 from ..tls.stream import (
@@ -49,7 +50,7 @@ from .outcome import (
     sslv2_answer,
     with_note,
 )
-from .state import FlowState
+from .state import DECRYPTING, DONE, HANDSHAKE, NOT_TLS, PROBING, FlowState
 
 SYN = 0x02
 ACK = 0x10
@@ -137,7 +138,7 @@ class TcpFlow:
 
     def __init__(self, key: bytes, stats: Counter[str], keys: KeyStore | None = None) -> None:
         self.key = key
-        self.state = FlowState.PROBING
+        self.state = PROBING
         # the directions: ``key``'s (the first packet's) and the other's, made when they
         # first send (two slots, not a dict: a flood holds tens of thousands of flows)
         self.dir_a: Direction | None = None
@@ -165,10 +166,11 @@ class TcpFlow:
         return self.client_isn
 
     def buffered(self) -> int:
-        n = 0
-        for side in (self.dir_a, self.dir_b):
-            if side is not None:
-                n += side.buffered()
+        a = self.dir_a
+        b = self.dir_b
+        n = 0 if a is None else a.buffered()
+        if b is not None:
+            n += b.buffered()
         if self.server_dec is not None:
             n += self.server_dec.buffered
         if self.client_dec is not None:
@@ -177,7 +179,7 @@ class TcpFlow:
 
     def carried_data(self) -> bool:
         """TLS was found, or a ClientHello waits: a SYN now opens a new connection."""
-        return self.state is not FlowState.PROBING or bool(self.book.pending)
+        return self.state is not PROBING or bool(self.book.pending)
 
     # ---------------------------------------------------------------- input
     def on_packet(self, key: bytes, seg: Segment, frame: int, ts_ns: int) -> list[Handshake]:
@@ -250,7 +252,7 @@ class TcpFlow:
         self.probes_left -= 1
         if self.probes_left <= 0 and not pending:
             self.stats["tcp_not_tls"] += 1
-            self._set_state(FlowState.NOT_TLS)
+            self._set_state(NOT_TLS)
         return []
 
     def _classify(
@@ -264,17 +266,17 @@ class TcpFlow:
             kind = self._classify_with_held(side, seq, start)
             if kind is None:
                 side.maybe_seq = seq
-        elif kind == NOT_TLS and side.maybe_seq is not None:
+        elif kind == START_NOT_TLS and side.maybe_seq is not None:
             # an earlier short segment may have begun a record this segment continues
             self._hold(side, seq, payload)
             maybe = side.maybe_seq
             first = next((p for q, p in side.held if q == maybe), b"")
             kind = self._classify_with_held(side, maybe, first)
-            if kind is not None and kind != NOT_TLS:
+            if kind is not None and kind != START_NOT_TLS:
                 return kind, maybe, first
             side.held.pop()
             side.held_bytes -= len(payload)
-            kind = NOT_TLS
+            kind = START_NOT_TLS
         return kind, seq, start
 
     @staticmethod
@@ -299,12 +301,12 @@ class TcpFlow:
 
     def _conclude_probe(self, verdict: str, frame: int) -> list[Handshake]:
         if verdict == "sslv2-server-hello":
-            self._set_state(FlowState.DONE)
+            self._set_state(DONE)
             return [self.book.answer(sslv2_answer(frame=frame))]
         self.stats[verdict] += 1
         if verdict == "tcp_plaintext_protocol":
             self.stats["tcp_not_tls"] += 1
-        self._set_state(FlowState.NOT_TLS)
+        self._set_state(NOT_TLS)
         return []
 
     def _hold(self, side: Direction, seq: int, payload: bytes) -> None:
@@ -326,8 +328,8 @@ class TcpFlow:
         self, key: bytes, side: Direction, seq: int, start: bytes, frame: int, ts_ns: int
     ) -> list[Handshake]:
         """TLS begins at ``seq``: reassemble from there, with what was held while probing."""
-        if self.state is FlowState.PROBING:
-            self._set_state(FlowState.HANDSHAKE)
+        if self.state is PROBING:
+            self._set_state(HANDSHAKE)
         tls = side.tls = TlsDirection(seq)
         stream = tls.stream
         data = stream.add(seq, start)
@@ -345,7 +347,7 @@ class TcpFlow:
         tls.consumed += len(data)
         if tls.consumed > MAX_HANDSHAKE_STREAM:
             self.stats["tcp_handshake_stream_too_long"] += 1
-            self._set_state(FlowState.DONE)
+            self._set_state(DONE)
             return self.flush()
         out: list[Handshake] = []
         from_client = key == self.client_key
@@ -354,7 +356,7 @@ class TcpFlow:
                 out.extend(self._client_event(event, frame, ts_ns))
             else:
                 out.extend(self._server_event(event, frame))
-            if self.state is FlowState.DONE:
+            if self.state is DONE:
                 break
         return out
 
@@ -395,7 +397,7 @@ class TcpFlow:
                 sh = parse_server_hello(event.body)
             except DissectError as err:
                 self._error("server_hello", err, frame)
-                self._set_state(FlowState.DONE)
+                self._set_state(DONE)
                 return self.flush()
             offer = book.pending[0]
             answer = server_hello_answer(offer, sh, frame=frame)
@@ -411,9 +413,9 @@ class TcpFlow:
                     else:
                         self.client_dec = dec
                     book.await_decryption(answer)  # the record waits for the decrypted facts
-                    self._set_state(FlowState.DECRYPTING)
+                    self._set_state(DECRYPTING)
                     return []
-            self._set_state(FlowState.DONE)
+            self._set_state(DONE)
             return [book.answer(answer), *self.flush()]
         if isinstance(event, AlertRecord):
             if not book.pending:
@@ -422,11 +424,11 @@ class TcpFlow:
                 # a warning (e.g. 112 unrecognized_name) does not end the handshake
                 self.stats["tcp_server_warning_alerts"] += 1
                 return []
-            self._set_state(FlowState.DONE)
+            self._set_state(DONE)
             return [book.answer(alert_answer(event.description, frame=frame)), *self.flush()]
         if isinstance(event, StreamError):
             self._error("server_stream", event.error, frame)
-            self._set_state(FlowState.DONE)
+            self._set_state(DONE)
             return self.flush()
         return []
 
@@ -472,7 +474,7 @@ class TcpFlow:
     def _settle(self, answer: Answer) -> list[Handshake]:
         """The awaited facts are in: the record leaves and the connection is done."""
         self.server_dec = self.client_dec = None
-        self._set_state(FlowState.DONE)
+        self._set_state(DONE)
         return self.book.settle(answer)
 
     # ---------------------------------------------------------------- end
@@ -488,7 +490,7 @@ class TcpFlow:
         """The flow leaves the table before its facts are known (evicted, or ``at_end`` of
         the input): count what was left unfinished, then flush."""
         stats = self.stats
-        if self.state is FlowState.PROBING:
+        if self.state is PROBING:
             if not at_end:
                 stats["tcp_evicted_while_probing"] += 1
             elif any(d is not None and d.held for d in (self.dir_a, self.dir_b)):
