@@ -22,7 +22,8 @@ class Selection(StrEnum):
     VISIBLE = "visible"  # in a cleartext ServerHello (TLS <= 1.2, or a 1.3 stack that echoes it)
     ENCRYPTED = "encrypted"  # TLS 1.3 / QUIC: in EncryptedExtensions, no key to read it
     DECRYPTED = "decrypted"  # read from EncryptedExtensions with a key log
-    NONE = "none"  # the server answered and selected no protocol (or none was offered)
+    NONE = "none"  # the client offered ALPN; the server answered and selected no protocol
+    NOT_OFFERED = "not-offered"  # the client offered no ALPN; the server answered
     REJECTED = "rejected"  # the server sent alert 120 no_application_protocol
     ABORTED = "aborted"  # the server sent another fatal alert instead of a ServerHello
     RETRIED = "retried"  # the server answered with HelloRetryRequest; the next row continues

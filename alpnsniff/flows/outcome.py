@@ -189,7 +189,9 @@ def server_hello_answer(offer: Offer, sh: ServerHello, *, frame: int) -> Answer:
             violations.append("selected-not-offered")
         if tls13:
             violations.append("alpn-in-tls13-serverhello")
-    elif tls13 and offered:
+    elif not offered:
+        selection = Selection.NOT_OFFERED  # nothing to choose from
+    elif tls13:
         selection = Selection.ENCRYPTED
     else:
         selection = Selection.NONE
@@ -216,7 +218,7 @@ def alert_answer(description: int, *, frame: int) -> Answer:
 
 def sslv2_answer(*, frame: int) -> Answer:
     """An SSLv2 SERVER-HELLO: no ALPN exists there."""
-    return Answer(selection=Selection.NONE, tls_version="ssl2", server_frame=frame)
+    return Answer(selection=Selection.NOT_OFFERED, tls_version="ssl2", server_frame=frame)
 
 
 def encrypted_extensions_answer(offer: Offer, answer: Answer, body: bytes) -> Answer:
@@ -236,7 +238,13 @@ def encrypted_extensions_answer(offer: Offer, answer: Answer, body: bytes) -> An
             violations.append("selected-not-offered")
     return replace(
         answer,
-        selection=Selection.DECRYPTED if ee.has_alpn else Selection.NONE,
+        selection=(
+            Selection.DECRYPTED
+            if ee.has_alpn
+            else Selection.NONE
+            if offered
+            else Selection.NOT_OFFERED
+        ),
         selected=selected,
         violation=";".join(violations) or None,
     )

@@ -135,9 +135,10 @@ def _selections_without_alpn(row: TsharkHello, rec: Handshake) -> frozenset[Sele
     """What a record may say when tshark shows this ServerHello / HRR with no ALPN."""
     if row.is_hrr:
         return frozenset({Selection.RETRIED})
+    if not rec.alpn_offered_raw:  # nothing offered, nothing to select
+        return frozenset({Selection.NOT_OFFERED})
     if row.tls13:  # the choice, if any, is in EncryptedExtensions
-        maybe_none = {Selection.NONE} if not rec.alpn_offered_raw else set()
-        return frozenset({Selection.ENCRYPTED, Selection.DECRYPTED, *maybe_none})
+        return frozenset({Selection.ENCRYPTED, Selection.DECRYPTED})
     return frozenset({Selection.NONE})  # TLS <= 1.2: no ALPN in the ServerHello means none
 
 

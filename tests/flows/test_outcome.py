@@ -28,3 +28,24 @@ def test_tls13_ranks_above_its_drafts_in_client_version() -> None:
 def test_client_version_of_the_unchanged_hello() -> None:
     records = list(dissect(frames(TLS12), Dissector()))
     assert [r.client_version for r in records] == ["1.3"]
+
+
+def test_a_client_without_alpn_is_not_offered_not_none() -> None:
+    # curl --no-alpn against nginx: nothing was offered, so the server chose nothing
+    # (selection "none" is kept for a server that had a choice and made none)
+    import json
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    exe = shutil.which("alpnsniff")
+    assert exe is not None, "the alpnsniff command is not installed (pip install -e .)"
+    capture = Path(__file__).resolve().parents[2] / "captures" / "nginx_curl_noalpn.pcap"
+    done = subprocess.run(
+        [exe, "read", str(capture), "-f", "ndjson", "-q"], capture_output=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [(r["alpn_offered"], r["selection"], r["tls_version"]) for r in rows] == [
+        ([], "not-offered", "1.3")
+    ]

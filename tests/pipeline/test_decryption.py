@@ -69,7 +69,8 @@ def test_npn_choice_is_decrypted_from_the_clients_next_protocol() -> None:
     (h,) = keyed("openssl_tls12_npn.pcap").handshakes
     assert h.npn and h.npn_server == (b"h2", b"http/1.1")
     assert h.npn_selected_raw == b"h2"
-    assert h.selection is Selection.NONE  # NPN, not ALPN: the ALPN outcome is unchanged
+    # NPN, not ALPN: the client offered no ALPN, and the ALPN outcome is unchanged
+    assert h.selection is Selection.NOT_OFFERED
 
 
 def test_tls12_alpn_stays_visible_with_keys() -> None:

@@ -86,7 +86,7 @@ def test_npn_server_list_tls12() -> None:
     h = one("openssl_tls12_npn.pcap")
     assert h.npn is True
     assert h.npn_server == (b"h2", b"http/1.1")
-    assert h.alpn_offered_raw == () and h.selection is Selection.NONE
+    assert h.alpn_offered_raw == () and h.selection is Selection.NOT_OFFERED
 
 
 def test_client_hello_over_several_records() -> None:
@@ -117,7 +117,7 @@ def test_resumed_tls12_session_keeps_visible_selection() -> None:
 def test_curl_without_alpn_then_http11() -> None:
     result = analyze_file(shared_file("realcap", "nginx_curl_noalpn_and_http11.pcap"))
     first, second = result.handshakes
-    assert first.alpn_offered_raw == () and first.selection is Selection.NONE
+    assert first.alpn_offered_raw == () and first.selection is Selection.NOT_OFFERED
     assert second.alpn_offered_raw == (b"http/1.1",) and second.alpn_selected_raw == b"http/1.1"
 
 
