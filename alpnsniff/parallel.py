@@ -18,7 +18,14 @@ from multiprocessing.connection import Connection
 
 from .capture import open_capture
 from .keys.keylog import KeyLog
-from .pipeline import PER_CAPTURE_PREFIXES, PER_CAPTURE_STATS, Packets, RunResult, analyze_file
+from .pipeline import (
+    PER_CAPTURE_PREFIXES,
+    PER_CAPTURE_STATS,
+    FrameFilter,
+    Packets,
+    RunResult,
+    analyze_file,
+)
 
 # Below this size the second process costs more (fork, a second read) than it saves.
 PARALLEL_MIN_BYTES = 64 * 1024 * 1024
@@ -39,9 +46,18 @@ def auto_jobs(path: str | os.PathLike[str]) -> int:
     return max(1, min(MAX_JOBS, len(os.sched_getaffinity(0))))
 
 
-def _worker(path: str, shard: int, shards: int, keylog: KeyLog | None, conn: Connection) -> None:
+def _worker(
+    path: str,
+    shard: int,
+    shards: int,
+    keylog: KeyLog | None,
+    frame_filter: FrameFilter | None,
+    conn: Connection,
+) -> None:
     try:
-        result = analyze_file(path, shard=shard, shards=shards, keylog=keylog)
+        result = analyze_file(
+            path, shard=shard, shards=shards, keylog=keylog, frame_filter=frame_filter
+        )
         result.stats["peak_rss_kb_worker"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         conn.send(("ok", result))
     except BaseException as err:  # reported by the parent as one line
@@ -56,13 +72,15 @@ def analyze_parallel(
     *,
     watch: Callable[[Packets], Packets] | None = None,
     keylog: KeyLog | None = None,
+    frame_filter: FrameFilter | None = None,
 ) -> RunResult:
     """:func:`analyze_file` over ``jobs`` processes; the same records and counts, merged.
 
-    ``watch`` wraps this process's packet stream (every process reads every packet).
+    ``watch`` wraps this process's packet stream (every process reads every packet). The
+    workers are forked, so ``keylog`` and ``frame_filter`` need not be picklable.
     """
     if jobs <= 1:
-        return analyze_file(path, watch=watch, keylog=keylog)
+        return analyze_file(path, watch=watch, keylog=keylog, frame_filter=frame_filter)
     name = os.fspath(path)
     with open_capture(name):  # a file that is not a capture fails here, once, before forking
         pass
@@ -70,11 +88,17 @@ def analyze_parallel(
     workers = []
     for shard in range(1, jobs):
         parent_end, child_end = ctx.Pipe(duplex=False)
-        proc = ctx.Process(target=_worker, args=(name, shard, jobs, keylog, child_end), daemon=True)
+        proc = ctx.Process(
+            target=_worker,
+            args=(name, shard, jobs, keylog, frame_filter, child_end),
+            daemon=True,
+        )
         proc.start()
         child_end.close()
         workers.append((proc, parent_end))
-    mine = analyze_file(name, shard=0, shards=jobs, watch=watch, keylog=keylog)
+    mine = analyze_file(
+        name, shard=0, shards=jobs, watch=watch, keylog=keylog, frame_filter=frame_filter
+    )
     results = [mine]
     for proc, parent_end in workers:
         try:
@@ -105,5 +129,6 @@ def merge(results: list[RunResult]) -> RunResult:
     if peak:
         stats["peak_rss_kb_worker"] = peak
     handshakes = sorted((h for r in results for h in r.handshakes), key=lambda h: h.frame)
-    errors = [e for r in results for e in r.errors]
+    # (each shard reports the capture's own error: once is enough)
+    errors = list(dict.fromkeys(e for r in results for e in r.errors))
     return RunResult(first.name, handshakes, stats, first.capture, errors)

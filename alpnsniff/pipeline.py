@@ -44,6 +44,8 @@ _NOT_FRAGMENTED = (b"\x00\x00", b"\x40\x00")  # flags+offset: none, or DF only
 _FIXED_LINK = {1: (14, 12), 113: (16, 14), 276: (20, 0), 101: (0, -1), 228: (0, -1), 229: (0, -1)}
 
 Packets = Iterator[tuple[int, int, bytes]]
+# A capture filter: (linktype, frame bytes) -> keep the frame?
+FrameFilter = Callable[[int, bytes], bool]
 
 
 @dataclass
@@ -60,7 +62,13 @@ class RunResult:
 class Dissector:
     """Packets in, handshake records out. One per capture (frame numbers restart)."""
 
-    def __init__(self, shard: int = 0, shards: int = 1, keys: KeyStore | None = None) -> None:
+    def __init__(
+        self,
+        shard: int = 0,
+        shards: int = 1,
+        keys: KeyStore | None = None,
+        frame_filter: FrameFilter | None = None,
+    ) -> None:
         # Sharding: with ``shards`` > 1 this dissector keeps only the flows whose
         # ``flows.table.shard_of`` is ``shard`` (the hot loop computes the same inline, from
         # the ports' low bytes); packets that belong to no flow (decoder skips) are counted
@@ -70,6 +78,8 @@ class Dissector:
         self.shard = shard
         self.shards = shards
         self.keys = keys  # secrets for the decryption stage (None: none given, no cost)
+        # a capture filter (BPF): frames it rejects are counted and numbered, never looked at
+        self.frame_filter = frame_filter
         self.stats: Counter[str] = Counter()
         self.decoder = PacketDecoder()
         # what the decoder counted (tunnels, shims, fragments) for this shard's packets
@@ -107,9 +117,14 @@ class Dissector:
         shard = self.shard
         shards = self.shards
         slow = self._slow
+        keep = self.frame_filter
+        filtered_out = 0
         try:
             for ts_ns, linktype, data in packets:
                 frame += 1
+                if keep is not None and not keep(linktype, data):
+                    filtered_out += 1  # (the frame keeps its number: the next is frame + 1)
+                    continue
                 try:
                     link = fixed_link.get(linktype)
                     if link is not None:
@@ -215,6 +230,7 @@ class Dissector:
             stats["tcp_empty_skipped"] += empty_skipped
             stats["udp_skipped"] += udp_skipped
             stats["packets_other_shard"] += other_shard
+            stats["packets_filtered_out"] += filtered_out
 
     def _internal_error(self, frame: int, err: Exception) -> None:
         self.stats["internal_error"] += 1
@@ -368,10 +384,11 @@ class CaptureRun:
         shard: int = 0,
         shards: int = 1,
         watch: Callable[[Packets], Packets] | None = None,
+        frame_filter: FrameFilter | None = None,
     ) -> None:
         self.source = source
         self.keys = KeyStore.for_capture(keylog, source)
-        self.dissector = Dissector(shard, shards, self.keys)
+        self.dissector = Dissector(shard, shards, self.keys, frame_filter)
         self._watch = watch
 
     def records(self) -> Iterator[Handshake]:
@@ -398,7 +415,12 @@ class CaptureRun:
                 if count and name in _KEYLOG_STATS:
                     stats[f"keylog_{name}"] = count
         stats = +stats  # counts that stayed 0 say nothing
-        return RunResult(self.source.name, handshakes, stats, capture, dissector.all_errors())
+        errors = dissector.all_errors()
+        if capture.error:  # why reading stopped early: first, as the CLI says it
+            errors.insert(0, capture.error)
+        elif capture.truncated_records:
+            errors.insert(0, f"{self.source.name}: the last packet record is cut short")
+        return RunResult(self.source.name, handshakes, stats, capture, errors)
 
 
 def analyze_file(
@@ -408,6 +430,7 @@ def analyze_file(
     shards: int = 1,
     watch: Callable[[Packets], Packets] | None = None,
     keylog: KeyLog | None = None,
+    frame_filter: FrameFilter | None = None,
 ) -> RunResult:
     """Read one capture to its end (one shard of its flows); records sorted by frame.
 
@@ -417,7 +440,14 @@ def analyze_file(
     ``watch`` wraps the packet stream (a progress bar, say) without touching it.
     """
     with open_capture(path) as source:
-        run = CaptureRun(source, keylog=keylog, shard=shard, shards=shards, watch=watch)
+        run = CaptureRun(
+            source,
+            keylog=keylog,
+            shard=shard,
+            shards=shards,
+            watch=watch,
+            frame_filter=frame_filter,
+        )
         handshakes = sorted(run.records(), key=_frame)
         result = run.result(handshakes)
     result.name = str(path)
