@@ -14,15 +14,17 @@ else goes through the full decoder (:mod:`alpnsniff.net`) and the flow table.
 
 from __future__ import annotations
 
+import heapq
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from .capture import CaptureStats, Source, open_capture
+from .flows.answers import OfferLedger
 from .flows.table import MAX_ERRORS_KEPT, MISSING, SWEEP_INTERVAL_NS, FlowTable, shard_of
 from .flows.tcp import TcpFlow
-from .flows.transports import UDP_FIRST_BYTES, recognise_udp
+from .flows.transports import UDP_FIRST_BYTES, recognise_udp, recognised_not_dissected
 from .keys.keylog import KeyLog
 from .keys.store import KeyStore
 from .net.decode import PacketDecoder
@@ -85,6 +87,9 @@ class Dissector:
         # what the decoder counted (tunnels, shims, fragments) for this shard's packets
         self.decoder_stats: Counter[str] = Counter()
         self.table = FlowTable(self.stats)
+        # the frames of the ClientHellos still waiting: how far the records can leave in
+        # frame order (CaptureRun.records)
+        self.ledger = OfferLedger()
         self._tcp_known = self.table.remembered[6]
         self._udp_known = self.table.remembered[17]
         self.frame = 0
@@ -298,7 +303,7 @@ class Dissector:
             if flags & RST or not (seg.payload or flags & SYN):
                 stats["tcp_unknown_no_payload"] += 1
                 return out
-            flow = new_flow = TcpFlow(key, stats, self.keys)
+            flow = new_flow = TcpFlow(key, stats, self.keys, self.ledger)
             stats["tcp_connections"] += 1
             out.extend(table.add(6, new_flow))
         out.extend(flow.on_packet(key, seg, frame, ts_ns))
@@ -329,10 +334,11 @@ class Dissector:
         if flow is None:
             transport = recognise_udp(payload)
             if transport is None:
-                stats["udp_not_quic"] += 1
+                seen = recognised_not_dissected(payload)
+                stats[f"{seen}_connections_not_dissected" if seen else "udp_not_quic"] += 1
                 table.remember(17, key, None, None)
                 return out
-            flow = transport.new_flow(key, seg, stats, self.keys)
+            flow = transport.new_flow(key, seg, stats, self.keys, self.ledger)
             stats[f"{transport.name}_connections"] += 1
             out.extend(table.add(17, flow))
         out.extend(flow.on_packet(key, seg, frame, ts_ns))
@@ -392,10 +398,21 @@ class CaptureRun:
         self._watch = watch
 
     def records(self) -> Iterator[Handshake]:
+        """The records in frame order (the ClientHello's frame), each as soon as no
+        ClientHello of an earlier frame still waits: streamed, and in the same order as a
+        parallel run's (which sorts), whatever ``--jobs``."""
         packets: Packets = iter(self.source.packets())
         if self._watch is not None:
             packets = self._watch(packets)
-        yield from dissect(packets, self.dissector)
+        ledger = self.dissector.ledger
+        held: list[tuple[int, int, Handshake]] = []  # (frame, arrival, record), a heap
+        for arrival, h in enumerate(dissect(packets, self.dissector)):
+            heapq.heappush(held, (h.frame, arrival, h))
+            low = ledger.low_water()
+            while held and (low is None or held[0][0] < low):
+                yield heapq.heappop(held)[2]
+        while held:
+            yield heapq.heappop(held)[2]
 
     def result(self, handshakes: list[Handshake]) -> RunResult:
         """The run's result once :meth:`records` is exhausted (``handshakes``: the records

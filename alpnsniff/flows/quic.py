@@ -36,7 +36,7 @@ from ..quic.versions import version_info, version_name
 from ..records import Handshake, Selection
 from ..tls.events import HandshakeMessage
 from ..tls.hello import parse_client_hello, parse_server_hello
-from .answers import AnswerBook
+from .answers import AnswerBook, OfferLedger
 from .outcome import (
     Answer,
     ClientFacts,
@@ -78,13 +78,18 @@ class QuicFlow:
     )
 
     def __init__(
-        self, key: bytes, seg: Segment, stats: Counter[str], keys: KeyStore | None = None
+        self,
+        key: bytes,
+        seg: Segment,
+        stats: Counter[str],
+        keys: KeyStore | None = None,
+        ledger: OfferLedger | None = None,
     ) -> None:
         self.key = key  # the client's direction
         self.state = HANDSHAKE
         self.ends = Endpoints(seg.ip_version, seg.src, seg.sport, seg.dst, seg.dport)
         self.conn = QuicConnection()
-        self.book = AnswerBook("quic", stats)  # at most one ClientHello waits at a time
+        self.book = AnswerBook("quic", stats, ledger)  # at most one ClientHello waits at a time
         self.restarts = 0
         self.expect_restart = False  # a Retry or Version Negotiation came: a new attempt follows
         self.first_dcid: bytes | None = None  # DCID of the client's first Initial (RFC 9000 §7.3)
@@ -185,7 +190,7 @@ class QuicFlow:
         if book.pending and not book.retry:
             if self.expect_restart:
                 # a new attempt after Retry or Version Negotiation: this ClientHello replaces it
-                book.pending.clear()
+                book.supersede()
                 self.restarts += 1
                 self.stats["quic_client_hellos_superseded"] += 1
             else:
@@ -195,7 +200,7 @@ class QuicFlow:
                 self.restarts = 0
                 self.first_dcid = None
         elif book.pending:
-            book.pending.clear()  # the ClientHello after a HelloRetryRequest replaces it
+            book.supersede()  # the ClientHello after a HelloRetryRequest replaces it
         self.expect_restart = False
         if self.first_dcid is None:
             self.first_dcid = event.original_dcid

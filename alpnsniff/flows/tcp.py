@@ -38,7 +38,7 @@ from ..tls.stream import (
     StreamError,
     TlsStreamParser,
 )
-from .answers import AnswerBook
+from .answers import AnswerBook, OfferLedger
 from .outcome import (
     Answer,
     ClientFacts,
@@ -136,7 +136,13 @@ class TcpFlow:
         "stats",
     )
 
-    def __init__(self, key: bytes, stats: Counter[str], keys: KeyStore | None = None) -> None:
+    def __init__(
+        self,
+        key: bytes,
+        stats: Counter[str],
+        keys: KeyStore | None = None,
+        ledger: OfferLedger | None = None,
+    ) -> None:
         self.key = key
         self.state = PROBING
         # the directions: ``key``'s (the first packet's) and the other's, made when they
@@ -146,7 +152,7 @@ class TcpFlow:
         self.client_key: bytes | None = None  # the direction that sent the ClientHello (or SYN)
         self.client_isn = -1  # the client's SYN sequence number, -1 when no SYN was seen
         self.ends: Endpoints | None = None
-        self.book = AnswerBook("tcp", stats)
+        self.book = AnswerBook("tcp", stats, ledger)
         self.probes_left = PROBE_SEGMENTS
         self.last_ts = 0
         self.charged = 0  # bytes buffered, as last told to the flow table's budget
