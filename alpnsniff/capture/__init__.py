@@ -11,6 +11,7 @@ file or standard input) satisfies it; a live interface will too.
 """
 
 from .base import Source
+from .bpf import BpfError, BpfFilter, compile_frame_filter
 from .source import CaptureSource, open_capture
 from .stats import (
     CHUNK_SIZE,
@@ -27,8 +28,11 @@ __all__ = [
     "MAX_CAPLEN",
     "MAX_INTERFACES",
     "MAX_SECRETS_BYTES",
+    "BpfError",
+    "BpfFilter",
     "CaptureSource",
     "CaptureStats",
     "Source",
+    "compile_frame_filter",
     "open_capture",
 ]
