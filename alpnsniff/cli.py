@@ -1,10 +1,15 @@
 """``alpnsniff read FILE…``: handshakes from captures, as a summary, table, ndjson, CSV or Parquet.
 
 Exit status (for scripts):
-  0  every input was read to its end
-  1  results were written, but an input ended early (truncated or corrupt record)
-  2  bad usage, or an input could not be read at all (one line on stderr says why)
-  130 interrupted
+  0   every input was read to its end
+  1   results were written, but an input ended early (truncated or corrupt record), or an
+      output could not be written in the middle of the run (one line on stderr says why)
+  2   bad usage, an input that could not be read at all, or an output refused before reading
+      (a missing folder, a folder, a file that cannot be written, an input as output)
+  130 interrupted by SIGINT (Ctrl-C), 143 by SIGTERM: what was read is summarised and written
+
+Every ``-o`` and ``--stats`` file is written under a temporary name in its folder and renamed
+into place at the end (:mod:`alpnsniff.sinks.output`): no half-written file carries its name.
 """
 
 from __future__ import annotations
@@ -12,24 +17,39 @@ from __future__ import annotations
 import argparse
 import functools
 import os
+import signal
 import sys
 from collections import Counter
-from collections.abc import Iterator
-from typing import Any, TextIO
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
+from typing import TYPE_CHECKING, Any, TextIO
 
 from . import __version__
-from .capture import open_capture
 from .errors import CaptureError
-from .keys.keylog import KeyLog
-from .parallel import MAX_JOBS, analyze_parallel, auto_jobs
-from .pipeline import CaptureRun, RunResult
-from .records import Handshake
-from .sinks.rows import row
-from .sinks.summary import Summary
+from .sinks.output import AtomicOutput, OutputError, guarded, same_file
+
+if TYPE_CHECKING:  # (imported when a run starts: a refused run or --help stays quick)
+    from .pipeline import FrameFilter, Packets, RunResult
+    from .records import Handshake
 
 FORMATS = ("summary", "table", "ndjson", "csv", "parquet")
 # Show a progress bar for inputs at least this big, when stderr is a terminal.
 PROGRESS_MIN_BYTES = 20 * 1024 * 1024
+# Exit status for a run stopped by a signal: 128 + its number, as a shell reports it.
+SIGNAL_STATUS = {signal.SIGINT: 130, signal.SIGTERM: 143}
+
+EXAMPLES = """\
+examples:
+  alpnsniff read -r trace.pcapng -f 'tcp port 443 or udp port 443'
+      the summary of HTTPS and QUIC handshakes (-f: a BPF capture filter)
+  alpnsniff read trace.pcap --sni '*.example.com' --alpn h2 -T table
+      the handshakes to example.com hosts that offered or selected h2, as a table
+  alpnsniff read trace.pcap --host 10.0.0.0/8 -T csv -o handshakes.csv
+      one CSV row per handshake to or from 10/8 (the file appears complete or not at all)
+  tcpdump -i eth0 -w - | alpnsniff read - -T ndjson
+      a live link, one JSON line per handshake as it completes (Ctrl-C: summary and exit)
+"""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -39,22 +59,92 @@ def _parser() -> argparse.ArgumentParser:
         "and servers select, from captures.",
     )
     parser.add_argument("--version", action="version", version=f"alpnsniff {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     read = sub.add_parser(
         "read",
         help="read pcap/pcapng files (also .gz/.xz/.bz2, or - for stdin)",
-        description="Read captures and report every TLS handshake's ALPN offer and selection.",
+        description="Read captures and report every TLS and QUIC handshake's ALPN offer and "
+        "selection.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    read.add_argument("files", nargs="+", metavar="FILE", help="capture file, or - for stdin")
+    _read_arguments(read)
+    return parser
+
+
+def _read_arguments(read: argparse.ArgumentParser) -> None:
     read.add_argument(
-        "-f",
+        "files",
+        nargs="*",
+        metavar="FILE",
+        help="capture file (pcap, pcapng, compressed), - for stdin",
+    )
+    read.add_argument(
+        "-r",
+        "--read-file",
+        dest="read_files",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a capture file to read, as with tshark/tcpdump (repeatable; read before FILEs)",
+    )
+    read.add_argument(
+        "-T",
         "--format",
         choices=FORMATS,
         default="summary",
-        help="summary (default): shares and counts; table, ndjson, csv, parquet: one row per "
+        help="summary (default): shares and counts; table, ndjson, csv, parquet: a row per "
         "handshake",
     )
-    read.add_argument("-o", "--output", metavar="FILE", help="write rows here (default stdout)")
+    read.add_argument(
+        "-o",
+        "--output",
+        metavar="OUT",
+        help="write the output (any format) to OUT instead of stdout, atomically",
+    )
+    read.add_argument(
+        "-f",
+        "--filter",
+        metavar="EXPR",
+        help="BPF capture filter, as tcpdump/tshark -f (e.g. 'tcp port 443'); frame numbers stay "
+        "the file's",
+    )
+    record = read.add_argument_group(
+        "record filters", "repeatable: any value of one kind matches, every kind given must match"
+    )
+    record.add_argument(
+        "--host",
+        dest="hosts",
+        action="append",
+        default=[],
+        metavar="ADDR",
+        help="client or server address, or CIDR prefix (10.0.0.0/8, 2001:db8::/32)",
+    )
+    record.add_argument(
+        "--port",
+        dest="ports",
+        action="append",
+        default=[],
+        type=_port,
+        metavar="N",
+        help="client or server port",
+    )
+    record.add_argument(
+        "--sni",
+        dest="sni_globs",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="server name, shell pattern, case-insensitive ('*.example.com')",
+    )
+    record.add_argument(
+        "--alpn",
+        dest="alpns",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="ALPN protocol ID offered or selected (h2, http/1.1, h3)",
+    )
     read.add_argument(
         "--include-ech",
         action="store_true",
@@ -71,11 +161,11 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="FILE",
-        help="TLS key log (SSLKEYLOGFILE format; several allowed): decrypt TLS 1.3 / QUIC "
-        "EncryptedExtensions and TLS 1.2 NextProtocol. pcapng Decryption Secrets Blocks "
-        "are used too.",
+        help="TLS key log (SSLKEYLOGFILE format, repeatable) to decrypt the server's ALPN choice",
     )
-    read.add_argument("-q", "--quiet", action="store_true", help="no summary on stderr")
+    read.add_argument(
+        "-q", "--quiet", action="store_true", help="no summary on stderr (row formats)"
+    )
     read.add_argument(
         "--stats",
         metavar="FILE",
@@ -86,56 +176,138 @@ def _parser() -> argparse.ArgumentParser:
         "--jobs",
         default="auto",
         type=_jobs,
-        help="processes per file (auto: all cores for files over 64 MB, else 1)",
+        help="processes per file: N, or auto (all cores for files over 64 MB, else 1)",
     )
-    return parser
 
 
 def _jobs(text: str) -> str:
-    if text == "auto" or (text.isdigit() and 1 <= int(text) <= MAX_JOBS):
+    if text == "auto" or (text.isdigit() and int(text) >= 1):
         return text
-    raise argparse.ArgumentTypeError(f"expected auto or 1..{MAX_JOBS}, got {text!r}")
+    raise argparse.ArgumentTypeError(f"expected auto or a positive integer, got {text!r}")
+
+
+def _port(text: str) -> int:
+    if text.isdigit() and int(text) <= 65535:
+        return int(text)
+    raise argparse.ArgumentTypeError(f"expected a port number 0..65535, got {text!r}")
 
 
 def _error(message: str) -> None:
     sys.stderr.write(f"alpnsniff: error: {message}\n")
 
 
+class _Stop(BaseException):
+    """Raised by the signal handler where the run waits for input: stop reading."""
+
+
+class _Abort(BaseException):
+    """A second signal: give up at once (no output is renamed into place)."""
+
+
+class _Signals:
+    """SIGINT and SIGTERM: the first stops the reading (the run then ends as if its inputs had
+    ended there); a second aborts. The handler only raises inside :meth:`reading` (a blocking
+    read, or a whole parallel run); elsewhere the packet stream ends at the next packet, so no
+    packet is left half dissected and no row half written."""
+
+    def __init__(self) -> None:
+        self.signum = 0
+        self._raise = False
+        self._old: dict[int, Any] = {}
+
+    def install(self) -> None:
+        for signum in SIGNAL_STATUS:
+            self._old[signum] = signal.signal(signum, self._handler)
+
+    def restore(self) -> None:
+        for signum, old in self._old.items():
+            signal.signal(signum, old)
+        self._old.clear()
+
+    def _handler(self, signum: int, frame: FrameType | None) -> None:
+        if self.signum:
+            raise _Abort
+        self.signum = signum
+        if self._raise:
+            raise _Stop
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """Inside: a signal raises :class:`_Stop` at once (the run waits for input)."""
+        if self.signum:
+            raise _Stop
+        self._raise = True
+        try:
+            yield
+        finally:
+            self._raise = False
+
+    def packets(self, packets: Packets) -> Packets:
+        """The packets until a signal arrives."""
+        it = iter(packets)
+        while not self.signum:
+            try:
+                with self.reading():
+                    item = next(it)
+            except (StopIteration, _Stop):
+                return
+            yield item
+
+
 class _Rows:
     """Where rows go: streamed (ndjson, csv) or collected (table, parquet)."""
 
-    def __init__(self, fmt: str, out: TextIO | None, path: str | None) -> None:
+    def __init__(self, fmt: str, out: TextIO, parquet: AtomicOutput | None) -> None:
         self.fmt = fmt
-        self.path = path
+        self.out = out
+        self.parquet = parquet
         self.collected: list[tuple[str, Handshake]] = []
+        # for the Parquet file's metadata
+        self.errors: dict[str, list[str]] = {}
+        self.stats_by_capture: dict[str, Counter[str]] = {}
         self.writer: Any = None
+        from .sinks.rows import row
+
+        self.row = row
         if fmt == "ndjson":
             from .sinks.text import NdjsonWriter
 
-            self.writer = NdjsonWriter(out or sys.stdout)
+            self.writer = NdjsonWriter(out)
         elif fmt == "csv":
             from .sinks.text import CsvWriter
 
-            self.writer = CsvWriter(out or sys.stdout)
+            self.writer = CsvWriter(out)
 
     def add(self, capture: str, h: Handshake) -> None:
         if self.writer is not None:
-            self.writer.write(row(h, capture))
+            self.writer.write(self.row(h, capture))
         elif self.fmt in ("table", "parquet"):
             self.collected.append((capture, h))
 
-    def close(self) -> None:
+    def close(self, stats: Counter[str]) -> None:
         if self.writer is not None:
             self.writer.close()
         elif self.fmt == "parquet":
             from .sinks.frame import write_parquet
 
-            assert self.path is not None
-            write_parquet(self.collected, self.path)
+            assert self.parquet is not None
+            self.parquet.release()
+            try:
+                write_parquet(
+                    self.collected,
+                    self.parquet.write_path,
+                    stats=stats,
+                    errors=self.errors,
+                    stats_by_capture=self.stats_by_capture,
+                )
+            except OSError as err:
+                raise OutputError(
+                    f"cannot write to {self.parquet.path}: {err.strerror or err}"
+                ) from None
         elif self.fmt == "table":
             from .sinks.table import print_table
 
-            print_table(self.collected, sys.stdout)
+            print_table(self.collected, self.out, width=None)
 
 
 def _packets_with_progress(
@@ -186,7 +358,7 @@ def _report_run(name: str, result: RunResult) -> int:
         _error(f"{name}: {internal} packet(s) hit an internal error and were skipped; {first}")
     cs = result.capture
     if cs is not None and cs.error:
-        _error(f"{name}: {cs.error}")
+        _error(cs.error)  # (it starts with the capture's name)
         status = 1
     elif cs is not None and cs.truncated_records:
         _error(f"{name}: the last packet record is cut short (file truncated)")
@@ -194,10 +366,123 @@ def _report_run(name: str, result: RunResult) -> int:
     return status
 
 
+def _frame_filter(expression: str | None) -> FrameFilter | None:
+    """The compiled BPF filter; :class:`CaptureError` (one line) for a bad expression."""
+    if expression is None:
+        return None
+    from .capture.bpf import compile_frame_filter
+
+    return compile_frame_filter(expression)
+
+
+def _record_filter(args: argparse.Namespace) -> Callable[[Handshake], bool] | None:
+    """The record filter of --host/--port/--sni/--alpn; ValueError (one line) for a bad one."""
+    if not (args.hosts or args.ports or args.sni_globs or args.alpns):
+        return None
+    from .filters import RecordFilter
+
+    return RecordFilter(
+        hosts=tuple(args.hosts),
+        ports=tuple(args.ports),
+        sni_globs=tuple(args.sni_globs),
+        alpns=tuple(args.alpns),
+    )
+
+
+def _check_paths(args: argparse.Namespace) -> str | None:
+    """Why the outputs may not be written where asked (an input, a key log, each other)."""
+    outputs = [(f"-o {p}", p) for p in [args.output] if p and p != "-"]
+    if args.stats:
+        outputs.append((f"--stats {args.stats}", args.stats))
+    readers = [(f"input {p}", p) for p in args.files if p != "-"]
+    readers += [(f"key log {p}", p) for p in args.keylog]
+    for i, (label, path) in enumerate(outputs):
+        for other_label, other in readers + outputs[i + 1 :]:
+            if same_file(path, other):
+                return f"{label} is the same file as {other_label}: refusing to overwrite it"
+    return None
+
+
 def cmd_read(args: argparse.Namespace) -> int:
-    if args.format == "parquet" and not args.output:
+    args.files = args.read_files + args.files
+    if not args.files:
+        _error("no capture given: name FILE, -r FILE or - for stdin")
+        return 2
+    if args.format == "parquet" and (not args.output or args.output == "-"):
         _error("--format parquet needs -o FILE")
         return 2
+    why = _check_paths(args)
+    if why:
+        _error(why)
+        return 2
+    try:
+        frame_filter = _frame_filter(args.filter)
+        keep = _record_filter(args)
+    except (CaptureError, ValueError) as err:
+        _error(str(err))
+        return 2
+    signals = _Signals()
+    signals.install()
+    outputs: list[AtomicOutput] = []
+    try:
+        status = _read_all(args, signals, outputs, frame_filter, keep)
+        for output in outputs:
+            output.commit()
+        if signals.signum:
+            return SIGNAL_STATUS[signal.Signals(signals.signum)]
+        return status
+    except OutputError as err:
+        _error(str(err))
+        _drop_stdout()
+        return 2 if isinstance(err, _Refused) else 1
+    except _Abort:
+        return SIGNAL_STATUS[signal.Signals(signals.signum)]
+    finally:
+        for output in outputs:
+            output.discard()
+        signals.restore()
+
+
+class _Refused(OutputError):
+    """An output refused before reading (status 2)."""
+
+
+def _drop_stdout() -> None:
+    """After a write error: what stdout still buffers goes nowhere (not to a traceback at
+    exit)."""
+    try:
+        sys.stdout.flush()
+    except OSError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+def _open_output(path: str, outputs: list[AtomicOutput]) -> AtomicOutput:
+    try:
+        output = AtomicOutput(path)
+    except OutputError as err:
+        raise _Refused(str(err)) from None
+    outputs.append(output)
+    return output
+
+
+def _read_all(
+    args: argparse.Namespace,
+    signals: _Signals,
+    outputs: list[AtomicOutput],
+    frame_filter: FrameFilter | None,
+    keep: Callable[[Handshake], bool] | None,
+) -> int:
+    from .capture import open_capture
+    from .keys.keylog import KeyLog
+    from .parallel import analyze_parallel, auto_jobs
+    from .pipeline import CaptureRun
+    from .sinks.summary import Summary
+
+    # every output is made (as a temporary file) before anything is read
+    out_file = _open_output(args.output, outputs) if args.output and args.output != "-" else None
+    stats_file = _open_output(args.stats, outputs) if args.stats else None
     status = 0
     keylog = None
     if args.keylog:
@@ -209,76 +494,143 @@ def cmd_read(args: argparse.Namespace) -> int:
                 keylog.load(path)
         except KeyLogError as err:
             _error(str(err))
+            _discard(outputs)
             return 2
         for line in keylog.errors:  # malformed lines: reported, never fatal, never the secret
             _error(f"key log: {line}")
-    out: TextIO | None = None
-    if args.output and args.format in ("ndjson", "csv"):
-        out = open(args.output, "w", encoding="utf-8", newline="")  # noqa: SIM115
+    stdout = guarded(sys.stdout, "stdout")
+    out: TextIO = stdout
+    if out_file is not None and args.format != "parquet":
+        out = out_file.text()
     summary = Summary(include_ech=args.include_ech)
     stats: Counter[str] = Counter()
     captures = 0
-    rows = _Rows(args.format, out, args.output)
-    try:
-        for name in args.files:
-            try:
+    filtered_out = 0
+    rows = _Rows(args.format, out, out_file)
+    for name in args.files:
+        if signals.signum:
+            break
+        try:
+            with signals.reading():
                 source = open_capture(name)
-            except CaptureError as err:
+        except CaptureError as err:
+            _error(str(err))
+            status = 2
+            continue
+        except _Stop:
+            break
+        captures += 1
+        jobs = auto_jobs(name) if args.jobs == "auto" else int(args.jobs)
+        size = _want_progress(args.progress, name)
+        progress = (
+            functools.partial(_packets_with_progress, total=size, label=os.path.basename(name))
+            if size
+            else None
+        )
+        if jobs > 1:
+            source.close()
+            try:  # records come sorted by frame
+                with signals.reading():
+                    result = analyze_parallel(
+                        name, jobs, watch=progress, keylog=keylog, frame_filter=frame_filter
+                    )
+            except RuntimeError as err:  # a worker process failed: one line, not a trace
+                _error(f"{name}: {err}")
+                status = 2
+                continue
+            except CaptureError as err:  # the filter cannot judge this file's link type
                 _error(str(err))
                 status = 2
                 continue
-            captures += 1
-            jobs = auto_jobs(name) if args.jobs == "auto" else int(args.jobs)
-            size = _want_progress(args.progress, name)
-            watch = (
-                functools.partial(_packets_with_progress, total=size, label=os.path.basename(name))
-                if size
-                else None
-            )
-            if jobs > 1:
-                source.close()
-                try:  # records come sorted by frame
-                    result = analyze_parallel(name, jobs, watch=watch, keylog=keylog)
-                except RuntimeError as err:  # a worker process failed: one line, not a trace
-                    _error(f"{name}: {err}")
-                    status = 2
-                    continue
-                for h in result.handshakes:
+            except _Stop:  # the shards cannot be stopped at one packet: this file is left out
+                _error(f"{name}: interrupted before its end (parallel run): left out")
+                captures -= 1
+                break
+            for h in result.handshakes:
+                if keep is None or keep(h):
                     summary.add(h)
                     rows.add(name, h)
-            else:
-                with source:
-                    run = CaptureRun(source, keylog=keylog, watch=watch)
-                    records = run.records()
+                else:
+                    filtered_out += 1
+        else:
+
+            def watch(
+                packets: Packets, progress: Callable[..., Packets] | None = progress
+            ) -> Packets:
+                packets = signals.packets(packets)
+                return packets if progress is None else progress(packets)
+
+            with source:
+                run = CaptureRun(source, keylog=keylog, watch=watch, frame_filter=frame_filter)
+                records: Iterator[Handshake] = run.records()
+                try:
                     if args.format not in ("ndjson", "summary"):
                         records = iter(sorted(records, key=lambda r: r.frame))
                     for h in records:  # ndjson: streamed as each handshake completes
-                        summary.add(h)
-                        rows.add(name, h)
-                    result = run.result([])
-            stats.update(result.stats)
-            status = max(status, _report_run(name, result))
-        rows.close()
-    finally:
-        if out is not None:
-            out.close()
-    if args.stats:
+                        if keep is None or keep(h):
+                            summary.add(h)
+                            rows.add(name, h)
+                        else:
+                            filtered_out += 1
+                except CaptureError as err:  # the filter cannot judge this file's link type
+                    _error(str(err))
+                    status = 2
+                    continue
+                result = run.result([])
+        stats.update(result.stats)
+        rows.stats_by_capture[name] = result.stats
+        if result.errors:
+            rows.errors[name] = result.errors
+        status = max(status, _report_run(name, result))
+    if filtered_out:
+        stats["handshakes_filtered_out"] = filtered_out
+    if signals.signum:
+        stats["interrupted"] = 1
+        sig = signal.Signals(signals.signum).name
+        _error(f"interrupted by {sig}: the output covers what was read until then")
+    if not captures:  # nothing was read: no output file is made, nor one replaced
+        _discard(outputs)
+        return status
+    rows.close(stats)
+    if stats_file is not None:
         import json
         import resource
 
         stats["peak_rss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        with open(args.stats, "w", encoding="utf-8") as f:
-            json.dump(dict(sorted(stats.items())), f, indent=1)
-    if captures and (args.format == "summary" or not args.quiet):
-        stream = sys.stdout if args.format == "summary" else sys.stderr
-        sys.stdout.flush()  # rows first, then the summary
+        stream = stats_file.text()
+        json.dump(dict(sorted(stats.items())), stream, indent=1)
+    if args.format == "summary" or not args.quiet:
+        stream = out if args.format == "summary" else sys.stderr
+        stdout.flush()  # rows first, then the summary
         for line in summary.lines(stats, captures=captures):
             stream.write(line + "\n")
+    stdout.flush()
     return status
 
 
+def _discard(outputs: list[AtomicOutput]) -> None:
+    for output in outputs:
+        output.discard()
+    outputs.clear()
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "read":
+        # options and files in any order (``read a.pcap -T csv b.pcap``)
+        read = argparse.ArgumentParser(
+            prog="alpnsniff read",
+            description="Read captures and report every TLS and QUIC handshake's ALPN offer "
+            "and selection.",
+            epilog=EXAMPLES,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        _read_arguments(read)
+        args = read.parse_intermixed_args(argv[1:])
+        args.command = "read"
+    else:
+        args = parser.parse_args(argv)
     try:
         if args.command == "read":
             return cmd_read(args)

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def run_once(src: Path, capture: Path, jobs: str, out: Path, keylog: Path | None) -> float:
     env = dict(os.environ, PYTHONPATH=str(src))
-    cmd = [sys.executable, "-m", "alpnsniff.cli", "read", str(capture), "-f", "ndjson",
+    cmd = [sys.executable, "-m", "alpnsniff.cli", "read", str(capture), "--format", "ndjson",
            "-o", str(out), "-q", "--jobs", jobs]  # fmt: skip
     if keylog is not None:
         cmd += ["--keylog", str(keylog)]

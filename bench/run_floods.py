@@ -6,7 +6,7 @@
 For each flood kind (default all four, at gen_floods.DEFAULT_COUNTS times ``--scale``), generates
 the capture (``gen_floods.py`` in a child process, so that this process stays small), then runs
 
-    alpnsniff read FILE -f ndjson -o OUT.ndjson --stats STATS.json --jobs 1 -q
+    alpnsniff read FILE --format ndjson -o OUT.ndjson --stats STATS.json --jobs 1 -q
 
 and reports its peak RSS, wall time, exit status, the stats counters about evictions, budgets and
 failures (keys containing evict, budget, table_full, decrypt, internal_error, stalled or
@@ -153,7 +153,7 @@ def run_one(
     log = workdir / f"flood_{kind}.log"
     for p in (out, stats_path):
         p.unlink(missing_ok=True)
-    cmd = [alpnsniff, "read", str(pcap), "-f", "ndjson", "-o", str(out)]
+    cmd = [alpnsniff, "read", str(pcap), "--format", "ndjson", "-o", str(out)]
     cmd += ["--stats", str(stats_path), "--jobs", "1", "-q"]
     print(
         f"[{kind}] {made['packets']:,} packets, {made['bytes'] / 1e6:.0f} MB; running alpnsniff ...",

@@ -25,7 +25,7 @@ def cli_stats(tmp_path: Path, *args: str) -> dict[str, int]:
         pytest.skip("the alpnsniff command is not installed (pip install -e .)")
     stats = tmp_path / "stats.json"
     done = subprocess.run(
-        [ALPNSNIFF, "read", *args, "-f", "ndjson", "-o", str(tmp_path / "rows.ndjson"), "-q",
+        [ALPNSNIFF, "read", *args, "--format", "ndjson", "-o", str(tmp_path / "rows.ndjson"), "-q",
          "--stats", str(stats)],
         capture_output=True,
         timeout=120,

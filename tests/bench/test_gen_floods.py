@@ -105,7 +105,7 @@ def test_alpnsniff_reads_it_and_finds_the_real_handshake(
     path, summary = floods[kind]
     out = tmp_path / "out.ndjson"
     proc = subprocess.run(
-        [run_floods.default_alpnsniff(), "read", str(path), "-f", "ndjson", "-o", str(out)],
+        [run_floods.default_alpnsniff(), "read", str(path), "--format", "ndjson", "-o", str(out)],
         capture_output=True,
         text=True,
         timeout=120,

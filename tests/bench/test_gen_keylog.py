@@ -177,7 +177,7 @@ def test_tshark_decrypts_exactly_the_logged_flights(
 def _alpnsniff(path: Path, tmp: Path, *opts: str) -> tuple[Counter[str], dict[str, int]]:
     out, stats = tmp / "out.ndjson", tmp / "stats.json"
     subprocess.run(
-        [sys.executable, "-m", "alpnsniff.cli", "read", str(path), "-f", "ndjson", "-o", str(out),
+        [sys.executable, "-m", "alpnsniff.cli", "read", str(path), "--format", "ndjson", "-o", str(out),
          "--quiet", "--progress", "never", "--stats", str(stats), *opts],
         check=True, cwd=ROOT,
     )  # fmt: skip

@@ -42,7 +42,7 @@ def test_a_client_without_alpn_is_not_offered_not_none() -> None:
     assert exe is not None, "the alpnsniff command is not installed (pip install -e .)"
     capture = Path(__file__).resolve().parents[2] / "captures" / "nginx_curl_noalpn.pcap"
     done = subprocess.run(
-        [exe, "read", str(capture), "-f", "ndjson", "-q"], capture_output=True, timeout=60
+        [exe, "read", str(capture), "--format", "ndjson", "-q"], capture_output=True, timeout=60
     )
     assert done.returncode == 0, done.stderr
     rows = [json.loads(line) for line in done.stdout.splitlines()]
