@@ -80,22 +80,43 @@ class Kind(Enum):
     ========== ============================== ============================ ==================
     kind       pandas                         Parquet                      ndjson / CSV
     ========== ============================== ============================ ==================
-    INT        ``int64`` (nullable: Int64)    ``int<bits>``                number
+    INT        ``int64`` (nullable: Int64)    ``int<bits>`` (``int64``     number
+                                              unless nullable)
     BOOL       ``bool``                       ``bool``                     true / false
-    STR        ``str`` (as pandas infers it)  ``string``                   text
-    CATEGORY   ``category``                   ``string``                   text
-    SELECTION  Categorical of the Selection   ``dictionary<int<bits>,      text
-               values, in their order         string>``
+    STR        ``string`` (StringDtype,       ``string``                   text
+               null: ``<NA>``)
+    CATEGORY   ``CategoricalDtype`` of the    ``dictionary<int<bits>,      text
+               column's ``categories``, in    string>``: the dictionary
+               their order                    is every category, in order
+    SELECTION  as CATEGORY: the Selection     as CATEGORY                  text
+               values, in their order
     TIMESTAMP  ``datetime64[ns, UTC]``        ``timestamp[ns, UTC]``       ISO 8601, ns, ``Z``
     LIST_STR   ``object`` (lists)             ``list<string>``             list (CSV: spaced)
     LIST_INT   ``object`` (lists)             ``list<int<bits>>``          list (CSV: spaced)
     ========== ============================== ============================ ==================
+
+    Every dtype is fixed by the table, never inferred from the data: an empty read, an
+    all-null column and a read of other captures have the same dtypes, so ``pd.concat`` of
+    two reads keeps every one of them.
+
+    CATEGORY is for closed sets only (``transport``): its categories are the same for every
+    read, and a value outside them is refused (an error, never a silent NaN). Open-ended text
+    with few distinct values (``tls_version``, ``client_version``, ``quic_version``: drafts,
+    GREASE, ``0x…`` codes) is STR: a fixed category list would turn an unknown version into
+    NaN, and categories taken from the data differ from read to read, which ``pd.concat``
+    turns into ``object``. pandas' ``string`` dtype keeps every value and concatenates as
+    itself.
+
+    Parquet carries the pandas metadata, so ``pd.read_parquet`` gives back these dtypes (list
+    cells come back as numpy arrays; ``alpnsniff.load`` gives lists, as ``read`` does). A
+    non-nullable INT is ``int64`` in Parquet because pandas would read a narrower integer back
+    as that narrower numpy dtype; a nullable one keeps its width (``Int64`` reads any width).
     """
 
     INT = "int"
     BOOL = "bool"
     STR = "str"
-    CATEGORY = "category"  # text with few distinct values
+    CATEGORY = "category"  # text from a closed set, Column.categories
     SELECTION = "selection"  # a :class:`Selection`, as its string value
     TIMESTAMP = "timestamp"  # ns since the epoch, UTC
     LIST_STR = "list of str"
@@ -139,8 +160,10 @@ class Column:
     _: KW_ONLY
     meaning: str  # one line; the README's column table says more
     nullable: bool = False  # may be None (only INT, STR and CATEGORY columns)
-    bits: int | None = None  # Parquet width: INT, LIST_INT items, SELECTION's dictionary index
+    # Parquet width: INT (64 unless nullable), LIST_INT items, a dictionary's index
+    bits: int | None = None
     wire_text: bool = False  # text from the wire: escaped, but still attacker-chosen
+    categories: tuple[str, ...] = ()  # CATEGORY, SELECTION: every value, in order
 
     def __post_init__(self) -> None:
         if (self.source is None) != (self.derive is Derive.CAPTURE):
@@ -151,9 +174,19 @@ class Column:
             raise ValueError(f"column {self.name}: {self.derive} cannot give {self.kind}")
         if self.nullable and self.kind not in (Kind.INT, Kind.STR, Kind.CATEGORY):
             raise ValueError(f"column {self.name}: {self.kind} cannot be nullable")
-        sized = self.kind in (Kind.INT, Kind.LIST_INT, Kind.SELECTION)
+        sized = self.kind in (Kind.INT, Kind.LIST_INT, Kind.SELECTION, Kind.CATEGORY)
         if sized != (self.bits in _INT_BITS):
             raise ValueError(f"column {self.name}: bits {self.bits} for {self.kind}")
+        # pandas reads a narrower Parquet integer back as that narrower numpy dtype
+        if self.kind is Kind.INT and not self.nullable and self.bits != 64:
+            raise ValueError(f"column {self.name}: a non-nullable INT is 64 bits in Parquet")
+        closed = self.kind in (Kind.CATEGORY, Kind.SELECTION)
+        if closed != bool(self.categories) or len(set(self.categories)) != len(self.categories):
+            raise ValueError(f"column {self.name}: categories {self.categories} for {self.kind}")
+        if closed and len(self.categories) > 2 ** ((self.bits or 0) - 1):
+            raise ValueError(f"column {self.name}: too many categories for {self.bits} bits")
+        if self.kind is Kind.SELECTION and self.categories != tuple(s.value for s in Selection):
+            raise ValueError(f"column {self.name}: the categories of a selection are its values")
         if self.derive in (Derive.TEXT, Derive.TEXT_LIST) and not self.wire_text:
             raise ValueError(f"column {self.name}: escaped wire text must be wire_text")
 
@@ -166,15 +199,15 @@ COLUMN_TABLE: tuple[Column, ...] = (
            meaning="time of the packet that completed the ClientHello (ns, UTC)"),
     Column("frame", Kind.INT, Derive.FIELD, "frame", bits=64,
            meaning="1-based number of that packet, as Wireshark numbers it"),
-    Column("transport", Kind.CATEGORY, Derive.FIELD, "transport",
-           meaning="tcp or quic (dtls later)"),
+    Column("transport", Kind.CATEGORY, Derive.FIELD, "transport", bits=8,
+           categories=("tcp", "quic", "dtls"), meaning="tcp or quic (dtls later)"),
     Column("client_ip", Kind.STR, Derive.FIELD, "client_ip",
            meaning="the client's address (it sent the ClientHello), innermost IP header"),
-    Column("client_port", Kind.INT, Derive.FIELD, "client_port", bits=32,
+    Column("client_port", Kind.INT, Derive.FIELD, "client_port", bits=64,
            meaning="the client's port"),
     Column("server_ip", Kind.STR, Derive.FIELD, "server_ip",
            meaning="the server's address, innermost IP header"),
-    Column("server_port", Kind.INT, Derive.FIELD, "server_port", bits=32,
+    Column("server_port", Kind.INT, Derive.FIELD, "server_port", bits=64,
            meaning="the server's port"),
     Column("sni", Kind.STR, Derive.FIELD, "sni", nullable=True, wire_text=True,
            meaning="server_name, escaped text; None without the extension"),
@@ -183,8 +216,9 @@ COLUMN_TABLE: tuple[Column, ...] = (
     Column("alpn_selected", Kind.STR, Derive.TEXT, "alpn_selected_raw", nullable=True,
            wire_text=True, meaning="the server's ALPN choice when known, escaped text"),
     Column("selection", Kind.SELECTION, Derive.ENUM, "selection", bits=8,
+           categories=tuple(s.value for s in Selection),
            meaning="how the server's choice was learnt (a Selection value)"),
-    Column("tls_version", Kind.CATEGORY, Derive.FIELD, "tls_version", nullable=True,
+    Column("tls_version", Kind.STR, Derive.FIELD, "tls_version", nullable=True,
            meaning="negotiated version (1.3, 1.2, …); None if the server never said"),
     Column("ech", Kind.BOOL, Derive.FIELD, "ech",
            meaning="the ClientHello carries encrypted_client_hello (0xfe0d)"),
@@ -193,9 +227,9 @@ COLUMN_TABLE: tuple[Column, ...] = (
     # More, beyond the fixed set.
     Column("capture", Kind.STR, Derive.CAPTURE, None,
            meaning="the capture file the row came from"),
-    Column("ip_version", Kind.INT, Derive.FIELD, "ip_version", bits=8,
+    Column("ip_version", Kind.INT, Derive.FIELD, "ip_version", bits=64,
            meaning="4 or 6"),
-    Column("client_version", Kind.CATEGORY, Derive.FIELD, "client_version",
+    Column("client_version", Kind.STR, Derive.FIELD, "client_version",
            meaning="highest version the client offers (supported_versions, else legacy)"),
     Column("cipher_suite", Kind.INT, Derive.FIELD, "cipher_suite", nullable=True, bits=32,
            meaning="the server's cipher suite"),
@@ -225,7 +259,7 @@ COLUMN_TABLE: tuple[Column, ...] = (
            meaning="protocol violations in the server's answer, ;-separated"),
     Column("server_frame", Kind.INT, Derive.FIELD, "server_frame", nullable=True, bits=64,
            meaning="the packet that completed the server's answer"),
-    Column("quic_version", Kind.CATEGORY, Derive.FIELD, "quic_version", nullable=True,
+    Column("quic_version", Kind.STR, Derive.FIELD, "quic_version", nullable=True,
            meaning="QUIC: version of the Initial that carried the ClientHello"),
     Column("quic_dcid", Kind.STR, Derive.FIELD, "quic_dcid", nullable=True,
            meaning="QUIC: the client's original Destination Connection ID, hex"),

@@ -159,6 +159,41 @@ def test_wire_text_columns_are_the_escaped_wire_strings() -> None:
     [
         (dict(kind=Kind.INT, derive=Derive.FIELD, source="frame"), "bits"),
         (dict(kind=Kind.INT, derive=Derive.FIELD, source="frame", bits=12), "bits"),
+        # pandas would read a narrower non-nullable Parquet int back as int32, not int64
+        (dict(kind=Kind.INT, derive=Derive.FIELD, source="frame", bits=32), "64 bits"),
+        (dict(kind=Kind.CATEGORY, derive=Derive.FIELD, source="transport"), "bits"),
+        (dict(kind=Kind.CATEGORY, derive=Derive.FIELD, source="transport", bits=8), "categories"),
+        (
+            dict(
+                kind=Kind.CATEGORY,
+                derive=Derive.FIELD,
+                source="transport",
+                bits=8,
+                categories=("tcp", "tcp"),
+            ),
+            "categories",
+        ),
+        (
+            dict(
+                kind=Kind.CATEGORY,
+                derive=Derive.FIELD,
+                source="transport",
+                bits=8,
+                categories=tuple(map(str, range(200))),
+            ),
+            "too many",
+        ),
+        (
+            dict(
+                kind=Kind.SELECTION,
+                derive=Derive.ENUM,
+                source="selection",
+                bits=8,
+                categories=("visible",),
+            ),
+            "selection",
+        ),
+        (dict(kind=Kind.STR, derive=Derive.FIELD, source="sni", categories=("a",)), "categories"),
         (dict(kind=Kind.STR, derive=Derive.FIELD, source="no_such_field"), "no Handshake field"),
         (dict(kind=Kind.STR, derive=Derive.CAPTURE, source="sni"), "source field"),
         (dict(kind=Kind.STR, derive=Derive.TEXT, source="alpn_selected_raw"), "wire_text"),
@@ -357,12 +392,11 @@ def _check_pandas_dtype(c: Column, s: pd.Series) -> None:
     elif c.kind is Kind.BOOL:
         assert str(dtype) == "bool"
     elif c.kind is Kind.SELECTION:
-        assert isinstance(dtype, pd.CategoricalDtype)
-        assert list(dtype.categories) == [v.value for v in Selection]
-    elif c.kind is Kind.CATEGORY:
-        assert isinstance(dtype, pd.CategoricalDtype)
-    elif c.kind is Kind.STR:  # as pandas infers it: its string dtype, object when all null
-        assert pd.api.types.is_string_dtype(dtype) or s.isna().all()
+        assert dtype == pd.CategoricalDtype([v.value for v in Selection])
+    elif c.kind is Kind.CATEGORY:  # a closed set: the table's categories, whatever the data
+        assert dtype == pd.CategoricalDtype(list(c.categories)) and c.categories
+    elif c.kind is Kind.STR:  # pandas' string dtype, fixed (it was inferred: object if all null)
+        assert dtype == pd.StringDtype(), (c.name, dtype)
         assert all(isinstance(v, str) for v in s.dropna())
     else:
         assert str(dtype) == "object" and all(isinstance(v, list) for v in s)
@@ -378,36 +412,50 @@ def test_dataframe_columns_and_dtypes_follow_the_table(
         _check_pandas_dtype(c, df[c.name])
         if not c.nullable:
             assert not df[c.name].isna().any(), c.name
-    # today's dtypes, pinned (str columns are as pandas infers text: its version decides)
-    assert {k: str(v) for k, v in df.dtypes.items() if BY_NAME[k].kind is not Kind.STR} == {
+    # today's dtypes, pinned. Changed: text columns are pandas' `string` (they were as pandas
+    # inferred them: `str` or object, object when all null, so pd.concat gave object), and
+    # tls_version, client_version, quic_version are `string`, not categories taken from the
+    # data (open-ended values; differing categories made pd.concat give object)
+    assert {k: str(v) for k, v in df.dtypes.items()} == {
         "ts": "datetime64[ns, UTC]",
         "frame": "int64",
         "transport": "category",
+        "client_ip": "string",
         "client_port": "int64",
+        "server_ip": "string",
         "server_port": "int64",
+        "sni": "string",
         "alpn_offered": "object",
+        "alpn_selected": "string",
         "selection": "category",
-        "tls_version": "category",
+        "tls_version": "string",
         "ech": "bool",
         "npn": "bool",
+        "capture": "string",
         "ip_version": "int64",
-        "client_version": "category",
+        "client_version": "string",
         "cipher_suite": "Int64",
         "alpn_offered_hex": "object",
+        "alpn_selected_hex": "string",
         "alps": "object",
         "npn_server": "object",
+        "npn_selected": "string",
         "ech_config_id": "Int64",
         "ech_payload_len": "Int64",
         "grease": "bool",
         "sslv2": "bool",
         "hello_retry": "bool",
         "alert": "Int64",
+        "violation": "string",
         "server_frame": "Int64",
-        "quic_version": "category",
+        "quic_version": "string",
+        "quic_dcid": "string",
+        "quic_scid": "string",
         "quic_restarts": "Int64",
         "extensions": "object",
         "notes": "object",
     }
+    assert list(df["transport"].cat.categories) == ["tcp", "quic", "dtls"]
     assert df["ts"].iloc[-1] == pd.Timestamp(SYNTHETIC.ts_ns, unit="ns", tz="UTC")
     assert df["alpn_offered"].iloc[-1] == ["h3", "x\\x20y\\x5c", "\\x00\\xff", ""]
 
@@ -429,7 +477,7 @@ def expected_arrow_type(c: Column) -> pa.DataType:
         Kind.INT: lambda: _arrow_int(c.bits),
         Kind.BOOL: pa.bool_,
         Kind.STR: pa.string,
-        Kind.CATEGORY: pa.string,
+        Kind.CATEGORY: lambda: pa.dictionary(_arrow_int(c.bits), pa.string()),
         Kind.SELECTION: lambda: pa.dictionary(_arrow_int(c.bits), pa.string()),
         Kind.LIST_STR: lambda: pa.list_(pa.string()),
         Kind.LIST_INT: lambda: pa.list_(_arrow_int(c.bits)),
@@ -445,13 +493,17 @@ def test_parquet_schema_and_values_follow_the_table(
     assert table.schema.names == list(COLUMNS)
     for c, f in zip(COLUMN_TABLE, table.schema, strict=True):
         assert f.type == expected_arrow_type(c), c.name
-    # the exact widths of today's schema, for the columns where a width matters
+    # the exact widths of today's schema, for the columns where a width matters. Changed:
+    # client_port, server_port and ip_version were int32, int32, int8: pd.read_parquet gives
+    # a non-nullable int back at its Parquet width, and alpnsniff.read gives int64; transport
+    # was a string, now a dictionary of its fixed categories (pd.read_parquet: a category)
     assert {f.name: str(f.type) for f in table.schema if "int" in str(f.type)} == {
         "frame": "int64",
-        "client_port": "int32",
-        "server_port": "int32",
+        "transport": "dictionary<values=string, indices=int8, ordered=0>",
+        "client_port": "int64",
+        "server_port": "int64",
         "selection": "dictionary<values=string, indices=int8, ordered=0>",
-        "ip_version": "int8",
+        "ip_version": "int64",
         "cipher_suite": "int32",
         "ech_config_id": "int16",
         "ech_payload_len": "int32",

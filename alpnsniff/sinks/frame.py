@@ -1,14 +1,23 @@
 """The DataFrame and Parquet sinks: the only modules that import pandas / pyarrow.
 
 Both type the columns of :data:`~alpnsniff.records.COLUMN_TABLE` by their
-:class:`~alpnsniff.records.Kind` (the table in its docstring says how).
+:class:`~alpnsniff.records.Kind` (the table in its docstring says how). The dtypes are fixed
+by the table, never inferred from the data, so that every read — an empty one included — has
+the same dtypes and ``pd.concat`` of reads keeps them.
+
+The Parquet file carries the pandas metadata (written here, without importing pandas) so
+that ``pd.read_parquet`` gives back the DataFrame's dtypes, and the run's counts and error
+lines as JSON under the schema metadata key ``alpnsniff`` (:data:`ATTRS_KEY`), which
+:func:`read_parquet` (``alpnsniff.load``) puts back in ``df.attrs``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import json
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ..records import COLUMN_TABLE, Column, Handshake, Kind, Selection
 from .rows import COLUMNS, derive_column, field_path
@@ -19,6 +28,10 @@ if TYPE_CHECKING:
 
 SELECTION_VALUES = [s.value for s in Selection]
 
+# The schema metadata key of the run's counts and errors (``df.attrs``), as JSON.
+ATTRS_KEY = b"alpnsniff"
+# The attrs a read carries, in this order: totals, {capture: counts}, {capture: lines}.
+ATTRS = ("stats", "stats_by_capture", "errors")
 
 # Per column: its name, the getter of its field_path (None: the capture), its derivation.
 _PLAN: tuple[
@@ -44,28 +57,66 @@ def columns(items: Iterable[tuple[str, Handshake]]) -> dict[str, list[Any]]:
     return out
 
 
-def to_dataframe(items: Iterable[tuple[str, Handshake]]) -> pd.DataFrame:
-    """Tidy DataFrame: one row per handshake, columns as in :data:`COLUMNS`."""
+def _check_categories(column: Column, values: Iterable[Any]) -> None:
+    """A value outside a closed set is an error (a fixed Categorical would make it NaN)."""
+    unknown = set(values) - set(column.categories) - {None}
+    if unknown:
+        raise ValueError(
+            f"column {column.name}: {sorted(map(str, unknown))} not among its categories "
+            f"{list(column.categories)} (records.COLUMN_TABLE)"
+        )
+
+
+def pandas_dtype(column: Column) -> Any:
+    """The pandas dtype of a column (the same for every read: see :class:`Kind`)."""
     import pandas as pd
 
-    data = columns(items)
-    df = pd.DataFrame(data, columns=list(COLUMNS))
-    for c in COLUMN_TABLE:
-        name, kind = c.name, c.kind
-        if kind is Kind.TIMESTAMP:
-            df[name] = pd.to_datetime(pd.Series(data[name], dtype="int64"), unit="ns", utc=True)
-        elif kind is Kind.INT:
-            dtype: Literal["Int64", "int64"] = "Int64" if c.nullable else "int64"
-            if df[name].dtype != dtype:  # pandas infers int64 from ints: no copy then
-                df[name] = df[name].astype(dtype)
-        elif kind is Kind.SELECTION:
-            df[name] = pd.Categorical(df[name], categories=SELECTION_VALUES)
-        elif kind is Kind.CATEGORY:
-            df[name] = df[name].astype("category")
-        elif kind is Kind.BOOL and df[name].dtype != bool:  # inferred from bools, not from []
-            df[name] = df[name].astype(bool)
-        # STR: as pandas infers it; LIST_STR, LIST_INT: object columns of lists
-    return df
+    kind = column.kind
+    if kind is Kind.TIMESTAMP:
+        return pd.DatetimeTZDtype("ns", "UTC")
+    if kind is Kind.INT:
+        return pd.Int64Dtype() if column.nullable else "int64"
+    if kind is Kind.BOOL:
+        return "bool"
+    if kind is Kind.STR:
+        return pd.StringDtype()
+    if kind in (Kind.CATEGORY, Kind.SELECTION):
+        return pd.CategoricalDtype(list(column.categories), ordered=False)
+    if kind in (Kind.LIST_STR, Kind.LIST_INT):
+        return "object"
+    raise AssertionError(f"column {column.name}: no pandas dtype for {kind}")
+
+
+def _series(column: Column, values: Any) -> pd.Series:
+    """One typed column from its raw values (``ts``: ns since the epoch), or from a pandas
+    column or array (:func:`read_parquet`; a categorical one already checked)."""
+    import pandas as pd
+
+    kind = column.kind
+    if kind is Kind.TIMESTAMP:
+        ts: pd.Series = pd.to_datetime(pd.Series(values, dtype="int64"), unit="ns", utc=True)
+        return ts
+    if kind in (Kind.CATEGORY, Kind.SELECTION):
+        if isinstance(values, pd.Series) and isinstance(values.dtype, pd.CategoricalDtype):
+            return values.astype(pandas_dtype(column))
+        _check_categories(column, values)
+        return pd.Series(pd.Categorical(values, dtype=pandas_dtype(column)))
+    if kind in (Kind.LIST_STR, Kind.LIST_INT):
+        return pd.Series(list(values), dtype=object)  # one list per cell
+    out: pd.Series = pd.Series(values, dtype=pandas_dtype(column))
+    return out
+
+
+def frame_from_columns(data: Mapping[str, Any]) -> pd.DataFrame:
+    """The DataFrame of :func:`columns`' lists: every column typed as the table says."""
+    import pandas as pd
+
+    return pd.DataFrame({c.name: _series(c, data[c.name]) for c in COLUMN_TABLE})
+
+
+def to_dataframe(items: Iterable[tuple[str, Handshake]]) -> pd.DataFrame:
+    """Tidy DataFrame: one row per handshake, columns as in :data:`COLUMNS`."""
+    return frame_from_columns(columns(items))
 
 
 def arrow_type(column: Column) -> pa.DataType:
@@ -79,9 +130,9 @@ def arrow_type(column: Column) -> pa.DataType:
         return _arrow_int(column)
     if kind is Kind.BOOL:
         return pa.bool_()
-    if kind in (Kind.STR, Kind.CATEGORY):
+    if kind is Kind.STR:
         return pa.string()
-    if kind is Kind.SELECTION:
+    if kind in (Kind.CATEGORY, Kind.SELECTION):
         return pa.dictionary(_arrow_int(column), pa.string())
     if kind is Kind.LIST_STR:
         return pa.list_(pa.string())
@@ -105,27 +156,169 @@ def _arrow_int(column: Column) -> pa.DataType:
     raise AssertionError(f"column {column.name}: {bits} bits")
 
 
-def parquet_schema() -> pa.Schema:
-    """The Parquet schema: the table's columns, in its order, with :func:`arrow_type`."""
+def _pandas_column(column: Column) -> dict[str, Any]:
+    """The pandas metadata of a column, as pyarrow writes it for the DataFrame's dtype."""
+    kind = column.kind
+    meta: dict[str, Any] | None = None
+    if kind is Kind.TIMESTAMP:
+        pandas_type, numpy_type, meta = "datetimetz", "datetime64[ns]", {"timezone": "UTC"}
+    elif kind is Kind.INT:
+        pandas_type, numpy_type = "int64", "Int64" if column.nullable else "int64"
+    elif kind is Kind.BOOL:
+        pandas_type, numpy_type = "bool", "bool"
+    elif kind is Kind.STR:
+        pandas_type, numpy_type = "unicode", "string"
+    elif kind in (Kind.CATEGORY, Kind.SELECTION):
+        pandas_type, numpy_type = "categorical", f"int{column.bits}"
+        meta = {"num_categories": len(column.categories), "ordered": False}
+    elif kind is Kind.LIST_STR:
+        pandas_type, numpy_type = "list[unicode]", "object"
+    else:
+        assert kind is Kind.LIST_INT, kind
+        pandas_type, numpy_type = f"list[int{column.bits}]", "object"
+    return {
+        "name": column.name,
+        "field_name": column.name,
+        "pandas_type": pandas_type,
+        "numpy_type": numpy_type,
+        "metadata": meta,
+    }
+
+
+def pandas_metadata(attrs: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The ``pandas`` schema metadata: the DataFrame's dtypes (a RangeIndex) and its attrs."""
+    from .. import __version__
+
+    return {
+        "index_columns": [],
+        "column_indexes": [],
+        "columns": [_pandas_column(c) for c in COLUMN_TABLE],
+        "attributes": dict(attrs or {}),
+        "creator": {"library": "alpnsniff", "version": __version__},
+    }
+
+
+def parquet_schema(attrs: Mapping[str, Any] | None = None) -> pa.Schema:
+    """The Parquet schema: the table's columns, in its order, with :func:`arrow_type`, and
+    the metadata: ``pandas`` (dtypes, attrs) and ``alpnsniff`` (the attrs, as JSON)."""
     import pyarrow as pa
 
-    return pa.schema([(c.name, arrow_type(c)) for c in COLUMN_TABLE])
+    meta = {b"pandas": json.dumps(pandas_metadata(attrs)).encode()}
+    meta[ATTRS_KEY] = json.dumps(dict(attrs or {})).encode()
+    return pa.schema([(c.name, arrow_type(c)) for c in COLUMN_TABLE], metadata=meta)
 
 
-def write_parquet(items: Iterable[tuple[str, Handshake]], path: str) -> int:
-    """Parquet with typed columns (lists as list<string>, ts as timestamp[ns, UTC])."""
+def _dictionary_array(column: Column, values: list[Any], type_: pa.DataType) -> pa.Array:
+    """Values as indices into the column's every category (the dictionary, in order)."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
-    data = columns(items)
-    schema = parquet_schema()
+    _check_categories(column, values)
+    index = {v: i for i, v in enumerate(column.categories)}
+    indices = pa.array([None if v is None else index[v] for v in values], type_.index_type)
+    return pa.DictionaryArray.from_arrays(indices, pa.array(column.categories, pa.string()))
+
+
+def arrow_table(data: Mapping[str, list[Any]], attrs: Mapping[str, Any] | None = None) -> pa.Table:
+    """The Arrow table of :func:`columns`' lists, with its schema's metadata."""
+    import pyarrow as pa
+
+    schema = parquet_schema(attrs)
     arrays = []
     for c, f in zip(COLUMN_TABLE, schema, strict=True):
         values = data[c.name]
-        if c.kind is Kind.SELECTION:
-            arrays.append(pa.array(values, pa.string()).dictionary_encode().cast(f.type))
+        if c.kind in (Kind.CATEGORY, Kind.SELECTION):
+            arrays.append(_dictionary_array(c, values, f.type))
         else:
             arrays.append(pa.array(values, f.type))
-    table = pa.Table.from_arrays(arrays, schema=schema)
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _attrs(
+    stats: Mapping[str, int] | None = None,
+    stats_by_capture: Mapping[str, Mapping[str, int]] | None = None,
+    errors: Mapping[str, Sequence[str]] | None = None,
+) -> dict[str, Any]:
+    """``df.attrs`` of a run: those given, as plain dicts and lists (JSON-ready)."""
+    out: dict[str, Any] = {}
+    if stats is not None:
+        out["stats"] = {k: int(v) for k, v in stats.items()}
+    if stats_by_capture is not None:
+        out["stats_by_capture"] = {
+            name: {k: int(v) for k, v in counts.items()}
+            for name, counts in stats_by_capture.items()
+        }
+    if errors is not None:
+        out["errors"] = {name: list(lines) for name, lines in errors.items()}
+    return out
+
+
+def write_parquet(
+    items: Iterable[tuple[str, Handshake]],
+    path: str | os.PathLike[str],
+    *,
+    stats: Mapping[str, int] | None = None,
+    errors: Mapping[str, Sequence[str]] | None = None,
+    stats_by_capture: Mapping[str, Mapping[str, int]] | None = None,
+) -> int:
+    """Parquet with typed columns (lists as list<string>, ts as timestamp[ns, UTC]); the
+    number of rows written.
+
+    ``stats`` (the run's counts), ``errors`` ({capture: lines}) and ``stats_by_capture``
+    ({capture: counts}) are kept in the schema metadata (key ``alpnsniff``, JSON; also the
+    pandas metadata's attrs): :func:`read_parquet` and ``pd.read_parquet`` give them back
+    as ``df.attrs``. Plain pyarrow reads the file as any other.
+    """
+    import pyarrow.parquet as pq
+
+    table = arrow_table(columns(items), _attrs(stats, stats_by_capture, errors))
     pq.write_table(table, path)
     return int(table.num_rows)
+
+
+def read_parquet(path: str | os.PathLike[str] | BinaryIO) -> pd.DataFrame:
+    """The DataFrame of :func:`write_parquet`'s file, as ``alpnsniff.read`` gave it: the
+    same dtypes, lists as lists, and ``df.attrs`` (stats, stats_by_capture, errors).
+
+    Also reads a file that ``df.to_parquet`` wrote from such a DataFrame (its attrs are the
+    pandas metadata's). Raises ValueError when a column of the table is missing.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    missing = [name for name in COLUMNS if name not in table.column_names]
+    if missing:
+        raise ValueError(f"{_name(path)}: not an alpnsniff table: no column {', '.join(missing)}")
+    data: dict[str, Any] = {}
+    for c in COLUMN_TABLE:
+        col = table.column(c.name)
+        kind = c.kind
+        if kind is Kind.TIMESTAMP:
+            data[c.name] = col.cast(pa.timestamp("ns", tz="UTC")).cast(pa.int64()).to_numpy()
+        elif kind in (Kind.CATEGORY, Kind.SELECTION):
+            _check_categories(c, col.unique().to_pylist())
+            data[c.name] = col.to_pandas()
+        elif kind is Kind.STR or (kind is Kind.INT and c.nullable):
+            # (from Arrow straight to the extension array: exact, no float or object detour)
+            data[c.name] = pandas_dtype(c).__from_arrow__(col)
+        elif kind in (Kind.INT, Kind.BOOL) and col.null_count == 0:
+            data[c.name] = col.to_numpy()
+        else:  # lists (read gives lists, not arrays)
+            data[c.name] = col.to_pylist()
+    df = frame_from_columns(data)
+    meta = table.schema.metadata or {}
+    attrs: Any = None
+    if ATTRS_KEY in meta:
+        attrs = json.loads(meta[ATTRS_KEY])
+    elif b"pandas" in meta:
+        attrs = json.loads(meta[b"pandas"]).get("attributes")
+    if isinstance(attrs, dict):
+        df.attrs.update({k: attrs[k] for k in ATTRS if k in attrs})
+    return df
+
+
+def _name(path: object) -> str:
+    if isinstance(path, str | os.PathLike):
+        return os.fsdecode(path)
+    name = getattr(path, "name", None)
+    return name if isinstance(name, str) else "<stream>"
