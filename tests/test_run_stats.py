@@ -82,5 +82,9 @@ def test_summary_reports_quic_evictions_and_internal_errors() -> None:
         {"packets": 10, "quic_evicted_idle": 2, "tcp_evicted_byte_budget": 3, "internal_error": 1}
     )
     lines = Summary().lines(stats, captures=1)
-    skipped = [line for line in lines if line.startswith("skipped: ")]
-    assert skipped == ["skipped: internal_error 1, quic_evicted_idle 2, tcp_evicted_byte_budget 3"]
+    assert lines[1:] == [
+        "1 packet hit an internal error and was skipped (see the first message above)",
+        "skipped:",
+        "  tcp_evicted_byte_budget  3",
+        "  quic_evicted_idle        2",
+    ]

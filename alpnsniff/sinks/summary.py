@@ -3,9 +3,23 @@
 Built one record at a time (:meth:`Summary.add`), so a streaming run (ndjson to stdout,
 stdin input) summarises without keeping its records.
 
-Offer statistics leave out ClientHellos that carry ECH by default: their real offer is in the
-encrypted inner ClientHello, and the outer one may be a decoy. Chrome sends GREASE ECH to
-every server, which looks exactly like real ECH on the wire; ``include_ech=True`` counts them.
+ECH and the offer shares. A ClientHello that carries ECH has its real offer in the encrypted
+inner ClientHello; its outer offer may be a decoy. But Chrome sends GREASE ECH to every
+server, and GREASE ECH looks exactly like real ECH on the wire, so on browser traffic leaving
+them out leaves out most browsers. The summary therefore shows two share columns side by side
+whenever some ClientHello carries ECH, with one line saying why:
+
+- ``ECH left out``: the share among the ClientHellos without ECH (the default's headline);
+- ``ECH counted``: the share among all ClientHellos, ECH ones counted by their outer offer.
+
+The first column is the one the rows are sorted by: ``ECH left out`` by default,
+``ECH counted`` with ``include_ech=True`` (CLI ``--include-ech``), which swaps the two
+columns. When every ClientHello carries ECH and ECH is left out, the left-out column is
+empty (``-``) and the rows are sorted by the other. A run without any ECH ClientHello shows
+one column (both would be the same).
+
+Every count of 1,000 or more is written with thousands separators; words agree with their
+numbers ("1 handshake", "2 handshakes").
 """
 
 from __future__ import annotations
@@ -19,17 +33,24 @@ from ..tls.alpn import alpn_name, alpn_text
 NO_ALPN = "(no ALPN)"
 # Protocol IDs listed in the summary; the rest are summed on one line (the data has them all).
 SUMMARY_TOP = 15
+# Width of one share column: "100.0%" and a count up to 999,999,999, or its title.
+_COLUMN = 23
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """``1 handshake``, ``2 handshakes``, ``1,234 ClientHellos``."""
+    return f"{n:,} {word if n == 1 else (words or word + 's')}"
 
 
 @dataclass
 class Summary:
-    include_ech: bool = False
+    include_ech: bool = False  # sort the offers by the ECH-counted column (shown first)
     handshakes: int = 0
     by_transport: Counter[str] = field(default_factory=Counter)
-    offer_base: int = 0  # ClientHellos counted in the offer shares
-    ech: int = 0
-    ech_left_out: int = 0
-    offered: Counter[bytes | None] = field(default_factory=Counter)
+    ech: int = 0  # ClientHellos that carry ECH (real or GREASE)
+    # Offers of ClientHellos without ECH, and (outer) offers of those with ECH; None: no ALPN.
+    offered_plain: Counter[bytes | None] = field(default_factory=Counter)
+    offered_ech: Counter[bytes | None] = field(default_factory=Counter)
     selected: Counter[bytes] = field(default_factory=Counter)
     selection: Counter[str] = field(default_factory=Counter)
     tls_versions: Counter[str] = field(default_factory=Counter)
@@ -44,47 +65,28 @@ class Summary:
             self.violations += 1
         if h.ech:
             self.ech += 1
-        if h.ech and not self.include_ech:
-            self.ech_left_out += 1
+        offered = self.offered_ech if h.ech else self.offered_plain
+        if h.alpn_offered_raw:
+            for proto in dict.fromkeys(h.alpn_offered_raw):
+                offered[proto] += 1
         else:
-            self.offer_base += 1
-            if h.alpn_offered_raw:
-                for proto in dict.fromkeys(h.alpn_offered_raw):
-                    self.offered[proto] += 1
-            else:
-                self.offered[None] += 1
+            offered[None] += 1
         if h.selection in (Selection.VISIBLE, Selection.DECRYPTED) and h.alpn_selected_raw:
             self.selected[h.alpn_selected_raw] += 1
 
     def lines(self, stats: Counter[str], *, captures: int) -> list[str]:
         """The human summary, one line each; wire strings escaped."""
         out: list[str] = []
-        transports = ", ".join(f"{t} {n}" for t, n in sorted(self.by_transport.items()))
+        transports = ", ".join(f"{t} {n:,}" for t, n in sorted(self.by_transport.items()))
         out.append(
-            f"{captures} capture(s), {stats['packets']:,} packets, "
-            f"{self.handshakes:,} handshakes" + (f" ({transports})" if transports else "")
+            f"{plural(captures, 'capture')}, {plural(stats['packets'], 'packet')}, "
+            f"{plural(self.handshakes, 'handshake')}" + (f" ({transports})" if transports else "")
         )
-        if not self.offer_base and self.ech_left_out:
-            out.append(
-                f"offered: all {self.ech_left_out:,} ClientHellos carry ECH and are left out "
-                "of the shares; --include-ech counts them"
-            )
-        if self.offer_base:
-            head = f"offered (share of {self.offer_base:,} ClientHellos"
-            if self.ech_left_out:
-                head += f"; {self.ech_left_out:,} with ECH left out, --include-ech counts them"
-            out.append(head + "):")
-            ranked = self.offered.most_common()
-            for proto, n in ranked[:SUMMARY_TOP]:
-                label = NO_ALPN if proto is None else alpn_text(proto)
-                name = "" if proto is None else alpn_name(proto)
-                out.append(f"  {label:<20} {100 * n / self.offer_base:6.1f}%  {n:>9,}  {name}")
-            if len(ranked) > SUMMARY_TOP:
-                rest = sum(n for _, n in ranked[SUMMARY_TOP:])
-                out.append(f"  … {len(ranked) - SUMMARY_TOP} more protocol IDs ({rest:,} offers)")
+        if self.handshakes:  # every handshake record is one ClientHello
+            out.extend(self._offer_lines())
         chosen = sum(self.selected.values())
         if chosen:
-            out.append(f"selected (share of {chosen:,} selections seen or decrypted):")
+            out.append(f"selected (share of {plural(chosen, 'selection')} seen or decrypted):")
             for proto, n in self.selected.most_common():
                 out.append(
                     f"  {alpn_text(proto):<20} {100 * n / chosen:6.1f}%  {n:>9,}  {alpn_name(proto)}"
@@ -95,15 +97,108 @@ class Summary:
             out.append("selection: " + ", ".join(parts))
             versions = ", ".join(f"{v} {n:,}" for v, n in self.tls_versions.most_common())
             out.append("tls version: " + versions)
-        out.append(
-            f"ECH: {self.ech:,} ClientHellos carry it (GREASE ECH and real ECH look alike on the wire)"
-        )
         if self.violations:
             out.append(f"protocol violations: {self.violations:,} (column violation)")
-        skipped = skip_counts(stats)
+        out.extend(_not_dissected_lines(stats))
+        errors = stats["internal_error"]
+        if errors > 0:
+            out.append(
+                f"{plural(errors, 'packet')} hit an internal error and "
+                f"{'was' if errors == 1 else 'were'} skipped (see the first message above)"
+            )
+        skipped = [(k, v) for k, v in skip_counts(stats) if k != "internal_error"]
         if skipped:
-            out.append("skipped: " + ", ".join(f"{k} {v:,}" for k, v in skipped))
+            out.append("skipped:")
+            width = max(len(reason) for reason, _ in skipped)
+            cw = max(len(f"{n:,}") for _, n in skipped)
+            out.extend(f"  {reason:<{width}}  {n:>{cw},}" for reason, n in skipped)
+        return [line.rstrip() for line in out]  # "(no ALPN)" has no name
+
+    def _offer_lines(self) -> list[str]:
+        """The ECH line and the offer shares (one column, or two when some hello has ECH)."""
+        total = self.handshakes
+        plain = total - self.ech
+        if not self.ech:
+            out = [
+                "ECH: not carried by the ClientHello"
+                if total == 1
+                else f"ECH: carried by none of the {total:,} ClientHellos"
+            ]
+            out.append(f"offered (share of {plural(total, 'ClientHello')}):")
+            ranked = self.offered_plain.most_common()
+            for proto, n in ranked[:SUMMARY_TOP]:
+                out.append(
+                    f"  {_label(proto):<20} {100 * n / total:6.1f}%  {n:>9,}  {_name(proto)}"
+                )
+            if len(ranked) > SUMMARY_TOP:
+                rest = sum(n for _, n in ranked[SUMMARY_TOP:])
+                more = f"… {len(ranked) - SUMMARY_TOP:,} more IDs"
+                out.append(f"  {more:<20} {'':>7}  {rest:>9,}  (offers)")
+            return out
+        verb = "carries" if self.ech == 1 else "carry"
+        out = [
+            f"ECH: {self.ech:,} of {plural(total, 'ClientHello')} {verb} it: GREASE ECH and "
+            "real ECH look alike on the wire, and a real ECH hello's outer offer may be a "
+            "decoy, so both shares are shown"
+        ]
+        counted = self.offered_plain + self.offered_ech
+        left_out = self.offered_plain
+        columns = [(f"ECH left out ({plain:,})", left_out, plain)]
+        columns.append((f"ECH counted ({total:,})", counted, total))
+        if self.include_ech:
+            columns.reverse()
+        # sorted by the first column (by the other when the first has no ClientHello)
+        keys = [c for _, c, base in columns if base] + [counted]
+        ids = list(dict.fromkeys([*self.offered_plain, *self.offered_ech]))
+        ids.sort(key=lambda p: (-keys[0][p], -keys[1][p]))
+        out.append(
+            "offered (share of ClientHellos, count):"
+            if not self.include_ech
+            else "offered (share of ClientHellos, count; --include-ech: sorted by ECH counted):"
+        )
+        out.append(f"  {'':<20}" + "".join(f"{title:>{_COLUMN}}" for title, _, _ in columns))
+        for proto in ids[:SUMMARY_TOP]:
+            cells = "".join(_cell(c[proto], base) for _, c, base in columns)
+            out.append(f"  {_label(proto):<20}{cells}  {_name(proto)}")
+        if len(ids) > SUMMARY_TOP:
+            more = f"… {len(ids) - SUMMARY_TOP:,} more IDs"
+            rests = [sum(c[p] for p in ids[SUMMARY_TOP:]) for _, c, _ in columns]
+            cells = "".join(f"{n:>{_COLUMN},}" for n in rests)
+            out.append(f"  {more:<20}{cells}  (offers)")
         return out
+
+
+_NOT_DISSECTED = "_connections_not_dissected"
+_LATER = {"dtls": " (DTLS support comes later)"}
+
+
+def _not_dissected_lines(stats: Counter[str]) -> list[str]:
+    """One line a protocol recognised but not dissected yet (the pipeline counts its
+    connections as ``<name>_connections_not_dissected``, records as
+    ``<name>_records_not_dissected``): ``DTLS: 3 connections seen, not dissected (…)``."""
+    out = []
+    for key in sorted(k for k, v in stats.items() if v > 0 and k.endswith(_NOT_DISSECTED)):
+        name = key.removesuffix(_NOT_DISSECTED)
+        records = stats[f"{name}_records_not_dissected"]
+        seen = plural(stats[key], "connection")
+        if records > 0:
+            seen += f" ({plural(records, 'record')})"
+        out.append(f"{name.upper()}: {seen} seen, not dissected{_LATER.get(name, '')}")
+    return out
+
+
+def _label(proto: bytes | None) -> str:
+    return NO_ALPN if proto is None else alpn_text(proto)
+
+
+def _name(proto: bytes | None) -> str:
+    return "" if proto is None else alpn_name(proto)
+
+
+def _cell(n: int, base: int) -> str:
+    if not base:
+        return f"{'-':>{_COLUMN}}"
+    return f"{f'{100 * n / base:6.1f}%  {n:>9,}':>{_COLUMN}}"
 
 
 # Counters that mean "something was not looked at, or could not be": reported as skips.
@@ -129,4 +224,11 @@ _SKIP_PREFIXES = (
 
 
 def skip_counts(stats: Counter[str]) -> list[tuple[str, int]]:
-    return sorted((k, v) for k, v in stats.items() if v and k.startswith(_SKIP_PREFIXES))
+    """Skip reasons and counts, most first (then by name); the ``skipped_`` prefix dropped
+    (``skipped_non-ip`` -> ``non-ip``)."""
+    found = [
+        (k.removeprefix("skipped_"), v)
+        for k, v in stats.items()
+        if v and k.startswith(_SKIP_PREFIXES)
+    ]
+    return sorted(found, key=lambda kv: (-kv[1], kv[0]))

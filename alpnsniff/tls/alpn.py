@@ -3,13 +3,17 @@
 An ALPN protocol ID is an opaque octet string (RFC 7301 §3.1): anything may arrive, so
 the text form escapes every octet that could confuse a terminal, a CSV reader or a
 ``,``-joined list.
+
+Names come from the IANA registry (:data:`~alpnsniff.tls.registry.ALPN_PROTOCOLS`), then
+from a table of well-known unregistered IDs (draft tokens, vendor experiments:
+:data:`~alpnsniff.tls.registry.ALPN_UNREGISTERED`), which are marked ``(unregistered)``.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-from alpnsniff.tls.registry import ALPN_PROTOCOLS
+from alpnsniff.tls.registry import ALPN_PROTOCOLS, ALPN_UNREGISTERED
 
 __all__ = ["alpn_name", "alpn_text", "is_grease_alpn"]
 
@@ -36,8 +40,15 @@ def is_grease_alpn(raw: bytes) -> bool:
 
 
 def alpn_name(raw: bytes) -> str:
-    """The IANA registry's display name for an ALPN ID, ``GREASE`` or ``unknown``."""
+    """Display name of an ALPN ID: the IANA registry's (``h2`` -> ``HTTP/2 over TLS``); for a
+    well-known unregistered ID its name and ``(unregistered)`` (``h3-29`` -> ``HTTP/3 draft 29
+    (unregistered)``); ``GREASE`` for the RFC 8701 IDs; else ``unknown``. IDs are octets:
+    no case folding (``H2`` is unknown).
+    """
     name = ALPN_PROTOCOLS.get(raw)
     if name is not None:
         return name
+    name = ALPN_UNREGISTERED.get(raw)
+    if name is not None:
+        return f"{name} (unregistered)"
     return "GREASE" if is_grease_alpn(raw) else "unknown"

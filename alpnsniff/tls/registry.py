@@ -12,6 +12,11 @@ entries), cross-checked one against another, and from the RFCs that register the
 (7301, 7443, 8323, 8737, 8833, 8915, 9113, 9114, 9250, 9289, 9765). Display names are the
 registry's "Protocol" column. Newer registrations that only one copy showed (``EoQ``,
 ``snifq/1``) are left out until their registry text can be read.
+
+ALPN_UNREGISTERED is a separate table of well-known IDs that are *not* in that registry:
+draft tokens of IETF drafts (HTTP/2, HTTP/3, DNS over QUIC), SPDY/3.1, the QUIC interop
+runner's ``hq-interop``, and vendor tokens (Chromium's Google QUIC, Facebook's proxygen,
+gRPC). Each entry says where it comes from; ``alpn.alpn_name`` marks them "(unregistered)".
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ __all__ = [
     "ALPN_PROTOCOLS",
     "ALPN_REGISTRY_DATE",
     "ALPN_REGISTRY_URL",
+    "ALPN_UNREGISTERED",
     "EXTENSION_NAMES",
     "HANDSHAKE_NAMES",
     "alert_name",
@@ -83,6 +89,47 @@ ALPN_PROTOCOLS: Final[dict[bytes, str]] = {
 }
 # The registry also reserves the 16 two-octet GREASE IDs 0x0A0A, 0x1A1A, ... 0xFAFA
 # (RFC 8701 §3); alpn.alpn_name() names those "GREASE".
+
+
+def _drafts(prefix: str, name: str, numbers: range) -> dict[bytes, str]:
+    """``prefix`` + two-digit draft number -> ``name`` + " draft NN"."""
+    return {f"{prefix}{n:02d}".encode(): f"{name} draft {n:02d}" for n in numbers}
+
+
+# Well-known ALPN IDs that are NOT in the IANA registry (draft tokens, vendor experiments).
+# Raw octets -> display name; alpn.alpn_name() appends " (unregistered)". Not exhaustive:
+# the IDs seen in real traffic and in the corpus, each with where it is defined or used.
+ALPN_UNREGISTERED: Final[dict[bytes, str]] = {
+    # draft-ietf-httpbis-http2-11..17 §3.1: "Implementations of draft versions of the protocol
+    # MUST add the string "-" and the corresponding draft number", e.g. "h2-11"; nghttp2 and
+    # proxygen (kProtocolDraftString "h2-14") still offer h2-14/h2-16.
+    **_drafts("h2-", "HTTP/2", range(11, 18)),
+    # proxygen HTTP2Constants.cpp: kProtocolExperimentalString, Facebook's apps offer it.
+    b"h2-fb": "HTTP/2 experimental, Facebook proxygen",
+    # chromium.org spdy-protocol-draft3-1; Chromium offered it until SPDY was removed (2016).
+    b"spdy/3.1": "SPDY/3.1",
+    # draft-ietf-quic-http-17..34 §3.1 (the same rule: "h3-" and the draft number, e.g.
+    # "h3-29"); the token was "hq-NN" before the rename to HTTP/3 in draft 17.
+    **_drafts("h3-", "HTTP/3", range(17, 35)),
+    # Chromium/quiche AlpnForVersion(): "h3-" + the Google QUIC version label.
+    b"h3-Q043": "HTTP/3 over Google QUIC Q043, Chromium",
+    b"h3-Q046": "HTTP/3 over Google QUIC Q046, Chromium",
+    b"h3-Q050": "HTTP/3 over Google QUIC Q050, Chromium",
+    b"h3-T050": "HTTP/3 over Google QUIC T050, Chromium",
+    b"h3-T051": "HTTP/3 over Google QUIC T051, Chromium",
+    # proxygen (Facebook's mvfst clients): kH3FBCurrentDraft, and HTTP/1.1 over QUIC.
+    b"h3-fb-05": "HTTP/3 Facebook draft fb-05, proxygen",
+    b"h1q-fb": "HTTP/1.1 over QUIC, Facebook proxygen",
+    b"h1q-fb-v2": "HTTP/1.1 over QUIC v2, Facebook proxygen",
+    # quic-interop-runner: HTTP/0.9 over QUIC v1 ("hq-interop"), over draft NN ("hq-NN",
+    # also in nginx-quic, xquic, quiche for drafts 23-34).
+    b"hq-interop": "HTTP/0.9 over QUIC, interop runner",
+    **_drafts("hq-", "HTTP/0.9 over QUIC", range(23, 35)),
+    # draft-ietf-dprive-dnsoquic-00..11: "doq-i" and the draft number (RFC 9250 took "doq").
+    **_drafts("doq-i", "DNS over QUIC", range(0, 12)),
+    # grpc/grpc src/core/ext/transport/chttp2/alpn/alpn.cc: offered before "h2".
+    b"grpc-exp": "gRPC experimental",
+}
 
 
 def is_grease(v: int) -> bool:

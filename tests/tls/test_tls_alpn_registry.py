@@ -10,6 +10,7 @@ from alpnsniff.tls.registry import (
     ALERT_NO_APPLICATION_PROTOCOL,
     ALPN_PROTOCOLS,
     ALPN_REGISTRY_URL,
+    ALPN_UNREGISTERED,
     alert_name,
     extension_name,
     is_grease,
@@ -55,10 +56,34 @@ def test_alpn_names_from_the_iana_registry() -> None:
     assert alpn_name(b"xmpp-client") == "XMPP jabber:client namespace"
     assert alpn_name(b"mqtt") == "OASIS Message Queuing Telemetry Transport (MQTT)"
     assert alpn_name(b"acme-tls/1") == "acme-tls/1"
-    assert alpn_name(b"h2-16") == "unknown"  # a draft ID nghttp still offers
+    assert ALPN_PROTOCOLS.get(b"h2-16") is None  # a draft ID nghttp still offers: not IANA's
     assert alpn_name(b"H2") == "unknown"  # IDs are octets: no case folding
     assert len(ALPN_PROTOCOLS) >= 40
     assert ALPN_REGISTRY_URL.startswith("https://www.iana.org/assignments/tls-extensiontype-values")
+
+
+def test_well_known_unregistered_alpn_ids_are_named_as_unregistered() -> None:
+    assert alpn_name(b"h2-16") == "HTTP/2 draft 16 (unregistered)"  # nghttp still offers it
+    assert alpn_name(b"h2-14") == "HTTP/2 draft 14 (unregistered)"
+    assert alpn_name(b"h2-17") == "HTTP/2 draft 17 (unregistered)"
+    assert alpn_name(b"h3-29") == "HTTP/3 draft 29 (unregistered)"
+    assert alpn_name(b"h3-34") == "HTTP/3 draft 34 (unregistered)"
+    assert alpn_name(b"hq-interop") == "HTTP/0.9 over QUIC, interop runner (unregistered)"
+    assert alpn_name(b"hq-29") == "HTTP/0.9 over QUIC draft 29 (unregistered)"
+    assert alpn_name(b"doq-i00") == "DNS over QUIC draft 00 (unregistered)"
+    assert alpn_name(b"doq-i11") == "DNS over QUIC draft 11 (unregistered)"
+    assert alpn_name(b"spdy/3.1") == "SPDY/3.1 (unregistered)"
+    assert alpn_name(b"h3-T051") == "HTTP/3 over Google QUIC T051, Chromium (unregistered)"
+    assert alpn_name(b"h3-35") == "unknown"  # no draft 35: v1 is "h3"
+    assert alpn_name(b"doq-i12") == "unknown"
+    # Registered legacy IDs keep their IANA names, without "(unregistered)".
+    assert alpn_name(b"spdy/3") == "SPDY/3"
+    assert alpn_name(b"spdy/1") == "SPDY/1"
+    assert alpn_name(b"http/1.0") == "HTTP/1.0"
+    # The two tables never overlap, and neither holds a GREASE ID.
+    assert not set(ALPN_UNREGISTERED) & set(ALPN_PROTOCOLS)
+    assert not [raw for raw in (*ALPN_UNREGISTERED, *ALPN_PROTOCOLS) if is_grease_alpn(raw)]
+    assert all("unregistered" not in name for name in ALPN_UNREGISTERED.values())
 
 
 def test_grease_alpn_ids() -> None:
