@@ -33,3 +33,42 @@ def test_first_commands_make_a_venv_and_ci_runs_the_test_command() -> None:
     assert f"\n{VENV}pip install -q -e '.[dev]'\n" in ci
     assert ci.rstrip().endswith("\npython3 -m pytest")
     assert f"# {test}\n" in ci
+
+
+def alpnsniff_exe() -> str:
+    exe = shutil.which("alpnsniff")
+    assert exe is not None, "the alpnsniff command is not installed (pip install -e .)"
+    return exe
+
+
+def test_sample_output_is_what_the_first_command_prints() -> None:
+    block = re.search(r"```\n\$ alpnsniff read captures/\*\.pcap\*\n(.*?)```", README, re.S)
+    assert block is not None, "no sample output block in the README"
+    # the shell's glob, in its (C locale) order
+    files = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "captures").glob("*.pcap*"))
+    done = subprocess.run(
+        [alpnsniff_exe(), "read", *files], cwd=ROOT, capture_output=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.decode() == block.group(1)
+
+
+def long_options() -> list[str]:
+    if shutil.which("alpnsniff") is None:  # (collection must not fail: the tests below do)
+        return []
+    done = subprocess.run([alpnsniff_exe(), "read", "--help"], capture_output=True, timeout=60)
+    assert done.returncode == 0
+    found = re.findall(r"(?<![\w-])(--[a-z][a-z-]+)", done.stdout.decode())
+    return sorted(set(found) - {"--help"})
+
+
+@pytest.mark.parametrize("option", long_options())
+def test_every_flag_has_an_example_in_the_readme(option: str) -> None:
+    examples = re.findall(r"`(alpnsniff read [^`]*)`", section("What it reports"))
+    done = subprocess.run([alpnsniff_exe(), "read", "--help"], capture_output=True, timeout=60)
+    # the short form, where there is one ("-T, --format" / "-T {…}, --format {…}")
+    short = re.search(rf"(?<![\w-])(-[a-zA-Z])(?: \S+)?, {option}\b", done.stdout.decode())
+    forms = [option] + ([short.group(1)] if short else [])
+    assert any(
+        re.search(rf"(?<![\w-]){re.escape(f)}(?![\w-])", e) for e in examples for f in forms
+    ), f"{option}: no `alpnsniff read …` example in the README uses it"
