@@ -22,7 +22,14 @@ from dataclasses import dataclass, field
 
 from .capture import CaptureStats, Source, open_capture
 from .flows.answers import OfferLedger
-from .flows.table import MAX_ERRORS_KEPT, MISSING, SWEEP_INTERVAL_NS, FlowTable, shard_of
+from .flows.table import (
+    MAX_ERRORS_KEPT,
+    MISSING,
+    SWEEP_INTERVAL_NS,
+    FlowTable,
+    describe_error,
+    shard_of,
+)
 from .flows.tcp import TcpFlow
 from .flows.transports import UDP_FIRST_BYTES, recognise_udp, recognised_not_dissected
 from .keys.keylog import KeyLog
@@ -94,6 +101,9 @@ class Dissector:
         self._udp_known = self.table.remembered[17]
         self.frame = 0
         self.errors: list[str] = []  # internal errors (the flows' errors are in the table's)
+        # a sharded run: the packet being handled was found to be this shard's (an exception
+        # before that is counted by shard 0 alone, like every packet of no flow)
+        self._owned = False
 
     # ------------------------------------------------------------------ hot loop
     def run(self, packets: Iterable[tuple[int, int, bytes]]) -> Iterator[Handshake]:
@@ -220,7 +230,10 @@ class Dissector:
                     self.frame = frame
                     records = slow(ts_ns, linktype, data, frame)
                 except Exception as err:  # one packet never ends the run: counted, kept
-                    self._internal_error(frame, err)
+                    self.decoder.stats.clear()  # what the decoder counted of it is not kept
+                    if shards == 1 or shard == 0 or self._owned:
+                        self._internal_error(frame, err)
+                    self._owned = False
                     records = []
                 # a generation may have turned
                 young = tcp_known.young
@@ -240,10 +253,7 @@ class Dissector:
     def _internal_error(self, frame: int, err: Exception) -> None:
         self.stats["internal_error"] += 1
         if len(self.errors) < MAX_ERRORS_KEPT:
-            text = f"{type(err).__name__}: {err}"[:200]
-            # an exception's text may quote wire bytes: nothing unprintable reaches a terminal
-            text = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
-            self.errors.append(f"frame {frame}: internal error: {text}")
+            self.errors.append(f"frame {frame}: internal error: {describe_error(err)}")
 
     # ------------------------------------------------------------------ slow path
     def _slow(self, ts_ns: int, linktype: int, data: bytes, frame: int) -> list[Handshake]:
@@ -259,17 +269,24 @@ class Dissector:
             return []
         sport = seg.sport
         dport = seg.dport
-        if self.shards > 1 and shard_of(sport, dport, self.shards) != self.shard:
-            stats["packets_other_shard"] += 1
-            decoder_counts.clear()
-            return []
+        if self.shards > 1:
+            if shard_of(sport, dport, self.shards) != self.shard:
+                stats["packets_other_shard"] += 1
+                decoder_counts.clear()
+                return []
+            # an exception from here on is this shard's to count (before, shard 0 counts it)
+            self._owned = True
         if decoder_counts:
             self.decoder_stats.update(decoder_counts)
             decoder_counts.clear()
         key = seg.src + seg.dst + bytes((sport >> 8, sport & 255, dport >> 8, dport & 255))
-        if seg.proto == 6:
-            return self._tcp(key, seg, frame, ts_ns)
-        return self._udp(key, seg, frame, ts_ns)
+        out = (
+            self._tcp(key, seg, frame, ts_ns)
+            if seg.proto == 6
+            else self._udp(key, seg, frame, ts_ns)
+        )
+        self._owned = False
+        return out
 
     def _tcp(self, key: bytes, seg: Segment, frame: int, ts_ns: int) -> list[Handshake]:
         stats = self.stats
@@ -428,6 +445,7 @@ class CaptureRun:
         if capture.corrupt_records:
             stats["corrupt_records"] = capture.corrupt_records
         if self.keys is not None:
+            self.keys.take_in_band()  # a DSB no look-up needed still counts
             for name, count in self.keys.keylog.stats.items():
                 if count and name in _KEYLOG_STATS:
                     stats[f"keylog_{name}"] = count

@@ -32,6 +32,7 @@ from ..quic.connection import (
     ServerHelloEvent,
     VersionNegotiationEvent,
 )
+from ..quic.initial import DecryptError
 from ..quic.versions import version_info, version_name
 from ..records import Handshake, Selection
 from ..tls.events import HandshakeMessage
@@ -115,7 +116,8 @@ class QuicFlow:
         return frozenset(self.known_dcids), SERVER_SIDE
 
     def buffered(self) -> int:
-        return self.conn.buffered
+        hs_dec = self.hs_dec
+        return self.conn.buffered + (0 if hs_dec is None else hs_dec.buffered)
 
     # ---------------------------------------------------------------- input
     def on_packet(self, key: bytes, seg: Segment, frame: int, ts_ns: int) -> list[Handshake]:
@@ -124,6 +126,7 @@ class QuicFlow:
         out: list[Handshake] = []
         stats = self.stats
         book = self.book
+        undecryptable = False  # a client Initial of this datagram did not decrypt
         for event in self.conn.receive_datagram(seg.payload, from_client=from_client, ts_ns=ts_ns):
             if isinstance(event, ClientHelloEvent):
                 out.extend(self._client_hello(event, frame, ts_ns))
@@ -149,13 +152,16 @@ class QuicFlow:
                 self.expect_restart = True
             elif isinstance(event, QuicSkipped):
                 stats["quic_skipped_" + event.reason] += 1
+                if event.from_client and event.reason == DecryptError.reason:
+                    undecryptable = True
             if self.state is DONE:
                 break
         if from_client and not self.opened:
             if self.conn.client_opened:
                 self.opened = True
-            elif not book.waiting:
-                # the client's first Initial does not decrypt: nothing to wait for
+            elif undecryptable and not book.waiting:
+                # the client's first Initial does not decrypt: nothing to wait for (a datagram
+                # without an Initial, 0-RTT before its Initial say, keeps the flow waiting)
                 stats["quic_initial_undecryptable"] += 1
                 self._set_state(GAVE_UP)
                 return out
@@ -195,8 +201,10 @@ class QuicFlow:
                 self.stats["quic_client_hellos_superseded"] += 1
             else:
                 # a new DCID without Retry or VN: another connection on the same 5-tuple; the
-                # unanswered one is reported on its own
+                # unanswered one (and one waiting for decryption) is reported on its own
                 out.extend(book.flush())
+                self.hs_dec = None
+                self._set_state(HANDSHAKE)
                 self.restarts = 0
                 self.first_dcid = None
         elif book.pending:

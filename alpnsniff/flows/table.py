@@ -116,6 +116,13 @@ class Remembered:
         self.old.pop(key, None)
 
 
+def describe_error(err: Exception) -> str:
+    """An unexpected exception as one line for the report: its type and message, cut to 200
+    characters, anything unprintable escaped (a message may quote wire bytes)."""
+    text = f"{type(err).__name__}: {err}"[:200]
+    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text)
+
+
 def shard_of(sport: int, dport: int, shards: int) -> int:
     """Which of ``shards`` processes keeps the flow with these ports (``--jobs``): the same
     for both directions, spread over the low bytes that vary most (the client's port)."""
@@ -264,7 +271,18 @@ class FlowTable:
         if flow not in self._order:
             return []
         self._drop(flow)
-        return flow.abandon(at_end=False)
+        return self._abandon(flow, at_end=False)
+
+    def _abandon(self, flow: Flow, *, at_end: bool) -> list[Handshake]:
+        """A flow leaves without its facts; an exception of its own is counted (never the
+        end of the run, nor the loss of the other flows' records)."""
+        try:
+            return flow.abandon(at_end=at_end)
+        except Exception as err:  # counted as the hot loop counts a packet's
+            self.stats["internal_error"] += 1
+            if len(self.errors) < MAX_ERRORS_KEPT:
+                self.errors.append(f"internal error leaving a flow: {describe_error(err)}")
+            return []
 
     # ------------------------------------------------------------------ time
     def tick(self, now_ns: int) -> list[Handshake]:
@@ -287,5 +305,5 @@ class FlowTable:
         out: list[Handshake] = []
         for flow in list(self._order):
             self._drop(flow)
-            out.extend(flow.abandon(at_end=True))
+            out.extend(self._abandon(flow, at_end=True))
         return out

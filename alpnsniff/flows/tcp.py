@@ -212,8 +212,13 @@ class TcpFlow:
         if tls is not None:
             if tls.parser.stopped:
                 # the direction's TLS stream broke (counted once, with its reason): the
-                # rest of it cannot be parsed
+                # rest of it cannot be parsed, and it still counts against the stream's cap
                 self.stats["tcp_segments_after_stream_error"] += 1
+                tls.consumed += len(payload)
+                if tls.consumed > MAX_HANDSHAKE_STREAM:
+                    self.stats["tcp_handshake_stream_too_long"] += 1
+                    self._set_state(DONE)
+                    return self.flush()
                 return []
             data = tls.stream.add(seq, payload)
             return self._feed(key, tls, data, frame, ts_ns) if data else []

@@ -52,9 +52,8 @@ def proxy_header_length(data: bytes) -> int:
 
 def plaintext_protocol(data: bytes) -> str | None:
     """``"ssh"`` or ``"http"`` when the segment starts a protocol that never becomes TLS."""
-    if not data.startswith(_PLAINTEXT_PREFIXES):
-        return None
-    for prefix, name in PLAINTEXT_STARTS.items():
-        if data.startswith(prefix):
-            return name
-    return None  # unreachable: one prefix matched
+    if data.startswith(_PLAINTEXT_PREFIXES):  # (one C call for the common "no")
+        for prefix, name in PLAINTEXT_STARTS.items():
+            if data.startswith(prefix):
+                return name
+    return None

@@ -172,6 +172,11 @@ class QuicHandshakeDecryptor:
         self.last_error: DissectError | None = None
         self.stats: Counter[str] = Counter()
 
+    @property
+    def buffered(self) -> int:
+        """Bytes of the Handshake-space CRYPTO stream held (bounded by its limit)."""
+        return self._stream.buffered
+
     def __repr__(self) -> str:
         return (
             f"QuicHandshakeDecryptor({self._suite.name}, packets={self.stats['packets']}, "

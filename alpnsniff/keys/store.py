@@ -40,12 +40,17 @@ class KeyStore:
             return None
         return cls(keylog if keylog is not None else KeyLog(), source.secrets)
 
-    def secrets_for(self, client_random: bytes) -> SessionSecrets | None:
+    def take_in_band(self) -> None:
+        """Take in the source's secrets read so far (done before each look-up, and at the end
+        of a run, so the key log's counts cover the whole capture whatever was looked up)."""
         dsb = self._dsb
         if dsb is not None and self._dsb_read < len(dsb):
             for secrets_type, data in dsb[self._dsb_read :]:
                 self.keylog.add_dsb(secrets_type, data)
             self._dsb_read = len(dsb)
+
+    def secrets_for(self, client_random: bytes) -> SessionSecrets | None:
+        self.take_in_band()
         self.lookups += 1
         secrets = self.keylog.secrets_for(client_random)
         if secrets is not None:
