@@ -22,6 +22,7 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from itertools import islice
 from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -36,6 +37,9 @@ if TYPE_CHECKING:  # (imported when a run starts: a refused run or --help stays 
 FORMATS = ("summary", "table", "ndjson", "csv", "parquet")
 # Show a progress bar for inputs at least this big, when stderr is a terminal.
 PROGRESS_MIN_BYTES = 20 * 1024 * 1024
+# A regular file's packets are looked at for a signal this often: a stop costs a few ms of
+# extra reading, the look nothing measurable.
+SIGNAL_CHECK_PACKETS = 4096
 # Exit status for a run stopped by a signal: 128 + its number, as a shell reports it.
 SIGNAL_STATUS = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
@@ -214,6 +218,8 @@ class _Signals:
         self.signum = 0
         self._raise = False
         self._old: dict[int, Any] = {}
+        # instead of raising: a parallel run's processes are told to stop at one packet
+        self.on_signal: Callable[[], None] | None = None
 
     def install(self) -> None:
         for signum in SIGNAL_STATUS:
@@ -228,7 +234,9 @@ class _Signals:
         if self.signum:
             raise _Abort
         self.signum = signum
-        if self._raise:
+        if self.on_signal is not None:
+            self.on_signal()
+        elif self._raise:
             raise _Stop
 
     @contextmanager
@@ -242,15 +250,30 @@ class _Signals:
         finally:
             self._raise = False
 
-    def packets(self, packets: Packets) -> Packets:
-        """The packets until a signal arrives."""
+    def chunked(self, packets: Packets) -> Packets:
+        """The packets until a signal arrives, looked at every ``SIGNAL_CHECK_PACKETS``
+        packets, for a source whose reads never block (a regular file): nothing is raised,
+        and the per-packet cost is the generator's alone (~50 ns)."""
         it = iter(packets)
         while not self.signum:
+            chunk = list(islice(it, SIGNAL_CHECK_PACKETS))  # (all of it is handed on)
+            if not chunk:
+                return
+            yield from chunk
+
+    def packets(self, packets: Packets) -> Packets:
+        """The packets until a signal arrives. A signal raises only inside ``next(it)``
+        (where a pipe's read blocks), so no packet is left half dissected. Per packet this
+        costs two stores and a test (~0.1 µs; a context manager per packet cost ~1.5 µs)."""
+        it = iter(packets)
+        while not self.signum:
+            self._raise = True
             try:
-                with self.reading():
-                    item = next(it)
+                item = next(it)
             except (StopIteration, _Stop):
                 return
+            finally:
+                self._raise = False
             yield item
 
 
@@ -476,7 +499,7 @@ def _read_all(
 ) -> int:
     from .capture import open_capture
     from .keys.keylog import KeyLog
-    from .parallel import analyze_parallel, auto_jobs
+    from .parallel import ParallelStop, analyze_parallel, auto_jobs
     from .pipeline import CaptureRun
     from .sinks.summary import Summary
 
@@ -529,11 +552,19 @@ def _read_all(
         )
         if jobs > 1:
             source.close()
+            # a signal stops every process at the same packet: the result is then what one
+            # process stopped there gives
+            stop = ParallelStop(jobs)
+            signals.on_signal = stop.request
             try:  # records come sorted by frame
-                with signals.reading():
-                    result = analyze_parallel(
-                        name, jobs, watch=progress, keylog=keylog, frame_filter=frame_filter
-                    )
+                result = analyze_parallel(
+                    name,
+                    jobs,
+                    watch=progress,
+                    keylog=keylog,
+                    frame_filter=frame_filter,
+                    stop=stop,
+                )
             except RuntimeError as err:  # a worker process failed: one line, not a trace
                 _error(f"{name}: {err}")
                 status = 2
@@ -542,10 +573,8 @@ def _read_all(
                 _error(str(err))
                 status = 2
                 continue
-            except _Stop:  # the shards cannot be stopped at one packet: this file is left out
-                _error(f"{name}: interrupted before its end (parallel run): left out")
-                captures -= 1
-                break
+            finally:
+                signals.on_signal = None
             for h in result.handshakes:
                 if keep is None or keep(h):
                     summary.add(h)
@@ -553,11 +582,16 @@ def _read_all(
                 else:
                     filtered_out += 1
         else:
+            # a regular file's reads do not block: the stream is looked at every few thousand
+            # packets; a pipe's (stdin, a FIFO) can: a signal must reach the waiting read
+            blocking = name == "-" or not os.path.isfile(name)
 
             def watch(
-                packets: Packets, progress: Callable[..., Packets] | None = progress
+                packets: Packets,
+                progress: Callable[..., Packets] | None = progress,
+                blocking: bool = blocking,
             ) -> Packets:
-                packets = signals.packets(packets)
+                packets = signals.packets(packets) if blocking else signals.chunked(packets)
                 return packets if progress is None else progress(packets)
 
             with source:

@@ -12,9 +12,12 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import resource
+import signal
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from itertools import islice
 from multiprocessing.connection import Connection
+from typing import Any
 
 from .capture import open_capture
 from .keys.keylog import KeyLog
@@ -46,17 +49,72 @@ def auto_jobs(path: str | os.PathLike[str]) -> int:
     return max(1, min(MAX_JOBS, len(os.sched_getaffinity(0))))
 
 
+# How often (in packets) each process of a parallel run says where it is and looks whether
+# it should stop: often enough that a stop costs a few milliseconds of extra reading, seldom
+# enough that the look costs nothing measurable.
+STOP_CHECK_PACKETS = 4096
+
+
+class ParallelStop:
+    """Stop every process of one parallel run at the same packet (a Ctrl-C or SIGTERM): the
+    merged result is then the same as one process's stopped at that packet.
+
+    Each process publishes how far it has read every ``STOP_CHECK_PACKETS`` packets and reads
+    the stop frame at the same time; :meth:`request` sets the stop frame far enough ahead of
+    the furthest (two check intervals: a process may be up to one past its last publication,
+    and may miss the stop by one look) that none has passed it.
+    """
+
+    def __init__(self, jobs: int) -> None:
+        ctx = mp.get_context("fork")
+        self._stop_at: Any = ctx.Value("q", 0, lock=False)  # 0: run to the end
+        self._positions: Any = ctx.Array("q", jobs, lock=False)
+
+    @property
+    def requested(self) -> bool:
+        return bool(self._stop_at.value)
+
+    def request(self) -> None:
+        """Stop (called from a signal handler of the parent: no lock, no allocation)."""
+        if not self._stop_at.value:
+            self._stop_at.value = max(self._positions) + 2 * STOP_CHECK_PACKETS + 1
+
+    def packets(self, packets: Packets, shard: int) -> Packets:
+        """This shard's packets, up to the stop frame when a stop is requested."""
+        return self._stoppable(iter(packets), shard)
+
+    def _stoppable(self, it: Iterator[tuple[int, int, bytes]], shard: int) -> Packets:
+        positions = self._positions
+        stop_at = self._stop_at
+        read = 0
+        while True:
+            positions[shard] = read
+            end = stop_at.value
+            if end:
+                yield from islice(it, max(0, end - read))
+                return
+            chunk = list(islice(it, STOP_CHECK_PACKETS))  # (a C loop; all handed on)
+            if not chunk:
+                return  # the capture ended
+            read += len(chunk)
+            yield from chunk
+
+
 def _worker(
     path: str,
     shard: int,
     shards: int,
     keylog: KeyLog | None,
     frame_filter: FrameFilter | None,
+    stop: ParallelStop | None,
     conn: Connection,
 ) -> None:
+    # Ctrl-C reaches every process of the terminal's group: the parent alone decides
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
+        watch = None if stop is None else _stop_watch(stop, shard)
         result = analyze_file(
-            path, shard=shard, shards=shards, keylog=keylog, frame_filter=frame_filter
+            path, shard=shard, shards=shards, keylog=keylog, frame_filter=frame_filter, watch=watch
         )
         result.stats["peak_rss_kb_worker"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         conn.send(("ok", result))
@@ -73,13 +131,17 @@ def analyze_parallel(
     watch: Callable[[Packets], Packets] | None = None,
     keylog: KeyLog | None = None,
     frame_filter: FrameFilter | None = None,
+    stop: ParallelStop | None = None,
 ) -> RunResult:
     """:func:`analyze_file` over ``jobs`` processes; the same records and counts, merged.
 
     ``watch`` wraps this process's packet stream (every process reads every packet). The
-    workers are forked, so ``keylog`` and ``frame_filter`` need not be picklable.
+    workers are forked, so ``keylog`` and ``frame_filter`` need not be picklable. ``stop``
+    (made with ``jobs``) lets the caller stop every process at one packet.
     """
     if jobs <= 1:
+        if stop is not None:
+            watch = _chain(_stop_watch(stop, 0), watch)
         return analyze_file(path, watch=watch, keylog=keylog, frame_filter=frame_filter)
     name = os.fspath(path)
     with open_capture(name):  # a file that is not a capture fails here, once, before forking
@@ -90,12 +152,14 @@ def analyze_parallel(
         parent_end, child_end = ctx.Pipe(duplex=False)
         proc = ctx.Process(
             target=_worker,
-            args=(name, shard, jobs, keylog, frame_filter, child_end),
+            args=(name, shard, jobs, keylog, frame_filter, stop, child_end),
             daemon=True,
         )
         proc.start()
         child_end.close()
         workers.append((proc, parent_end))
+    if stop is not None:
+        watch = _chain(_stop_watch(stop, 0), watch)
     mine = analyze_file(
         name, shard=0, shards=jobs, watch=watch, keylog=keylog, frame_filter=frame_filter
     )
@@ -110,6 +174,25 @@ def analyze_parallel(
             raise RuntimeError(f"parallel worker failed: {payload}")
         results.append(payload)
     return merge(results)
+
+
+def _stop_watch(stop: ParallelStop, shard: int) -> Callable[[Packets], Packets]:
+    def watch(packets: Packets) -> Packets:
+        return stop.packets(packets, shard)
+
+    return watch
+
+
+def _chain(
+    first: Callable[[Packets], Packets], then: Callable[[Packets], Packets] | None
+) -> Callable[[Packets], Packets]:
+    if then is None:
+        return first
+
+    def watch(packets: Packets) -> Packets:
+        return then(first(packets))
+
+    return watch
 
 
 def merge(results: list[RunResult]) -> RunResult:

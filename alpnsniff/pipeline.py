@@ -55,6 +55,8 @@ _FIXED_LINK = {1: (14, 12), 113: (16, 14), 276: (20, 0), 101: (0, -1), 228: (0, 
 Packets = Iterator[tuple[int, int, bytes]]
 # A capture filter: (linktype, frame bytes) -> keep the frame?
 FrameFilter = Callable[[int, bytes], bool]
+# The link type of the placeholder a dropped frame becomes (no LINKTYPE is negative).
+FILTERED_OUT = -1
 
 
 @dataclass
@@ -99,6 +101,7 @@ class Dissector:
         self.ledger = OfferLedger()
         self._tcp_known = self.table.remembered[6]
         self._udp_known = self.table.remembered[17]
+        self._tcp_active = self.table.active(6)  # the table's own dict: read, never written
         self.frame = 0
         self.errors: list[str] = []  # internal errors (the flows' errors are in the table's)
         # a sharded run: the packet being handled was found to be this shard's (an exception
@@ -132,14 +135,11 @@ class Dissector:
         shard = self.shard
         shards = self.shards
         slow = self._slow
-        keep = self.frame_filter
-        filtered_out = 0
+        if self.frame_filter is not None:
+            packets = self._filtered(packets, self.frame_filter)
         try:
             for ts_ns, linktype, data in packets:
                 frame += 1
-                if keep is not None and not keep(linktype, data):
-                    filtered_out += 1  # (the frame keeps its number: the next is frame + 1)
-                    continue
                 try:
                     link = fixed_link.get(linktype)
                     if link is not None:
@@ -248,7 +248,15 @@ class Dissector:
             stats["tcp_empty_skipped"] += empty_skipped
             stats["udp_skipped"] += udp_skipped
             stats["packets_other_shard"] += other_shard
-            stats["packets_filtered_out"] += filtered_out
+
+    @staticmethod
+    def _filtered(
+        packets: Iterable[tuple[int, int, bytes]], keep: FrameFilter
+    ) -> Iterator[tuple[int, int, bytes]]:
+        """The frames, those the capture filter drops as :data:`FILTERED_OUT` placeholders:
+        they keep their numbers, and the hot loop pays nothing when no filter is given."""
+        for ts_ns, linktype, data in packets:
+            yield (ts_ns, linktype, data) if keep(linktype, data) else (ts_ns, FILTERED_OUT, b"")
 
     def _internal_error(self, frame: int, err: Exception) -> None:
         self.stats["internal_error"] += 1
@@ -258,6 +266,9 @@ class Dissector:
     # ------------------------------------------------------------------ slow path
     def _slow(self, ts_ns: int, linktype: int, data: bytes, frame: int) -> list[Handshake]:
         stats = self.stats
+        if linktype == FILTERED_OUT:
+            stats["packets_filtered_out"] += 1
+            return []
         decoder_counts = self.decoder.stats
         seg = self.decoder.decode(linktype, data, ts_ns)
         if isinstance(seg, str):
@@ -293,7 +304,10 @@ class Dissector:
         table = self.table
         flags = seg.flags
         new_connection = flags & SYN and not flags & ACK
-        known_isn = self._tcp_known.get(key)
+        known = self._tcp_known  # (Remembered.get, inline: once per packet here)
+        known_isn = known.young.get(key, MISSING)
+        if known_isn is MISSING:
+            known_isn = known.old.get(key, MISSING)
         if known_isn is not MISSING:
             if not new_connection or seg.seq == known_isn:
                 # (a SYN with the known connection's own sequence number is a retransmission,
@@ -305,7 +319,7 @@ class Dissector:
             stats["tcp_port_reuse"] += 1
         # (the table's own check, inline: once per packet that reaches the table)
         out = table.tick(ts_ns) if ts_ns - table.last_sweep > SWEEP_INTERVAL_NS else []
-        flow = table.get(6, key)
+        flow = self._tcp_active.get(key)
         if (
             flow is not None
             and new_connection
@@ -324,7 +338,7 @@ class Dissector:
             stats["tcp_connections"] += 1
             out.extend(table.add(6, new_flow))
         out.extend(flow.on_packet(key, seg, frame, ts_ns))
-        out.extend(table.after_packet(flow, carried_data=bool(seg.payload)))
+        out.extend(table.after_packet(flow, bool(seg.payload)))
         return out
 
     def _udp(self, key: bytes, seg: Segment, frame: int, ts_ns: int) -> list[Handshake]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -24,18 +25,24 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_once(src: Path, capture: Path, jobs: str, out: Path, keylog: Path | None) -> float:
+def run_once(
+    src: Path, capture: Path, jobs: str, out: Path, keylog: Path | None
+) -> tuple[float, float]:
+    """Wall time and CPU time (user + system, all processes) of one run."""
     env = dict(os.environ, PYTHONPATH=str(src))
     cmd = [sys.executable, "-m", "alpnsniff.cli", "read", str(capture), "--format", "ndjson",
            "-o", str(out), "-q", "--jobs", jobs]  # fmt: skip
     if keylog is not None:
         cmd += ["--keylog", str(keylog)]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(cmd, env=env, cwd=src, capture_output=True)
     wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise SystemExit(f"{src}: exit {done.returncode}: {done.stderr.decode()[-500:]}")
-    return wall
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return wall, cpu
 
 
 def records(path: Path) -> list[str]:
@@ -67,23 +74,28 @@ def main() -> int:
             capture.read_bytes()  # into the page cache before anything is timed
             trees = {"this": ROOT, args.rev: other}
             best: dict[tuple[str, str], float] = {}
+            best_cpu: dict[tuple[str, str], float] = {}
             outs: dict[tuple[str, str], Path] = {}
             for _ in range(args.rounds):
                 for jobs in args.jobs:
                     for name, src in trees.items():
                         out = tmp / f"{name}.{jobs}.ndjson"
-                        wall = run_once(src, capture, jobs, out, args.keylog)
+                        wall, cpu = run_once(src, capture, jobs, out, args.keylog)
                         key = (name, jobs)
                         best[key] = min(best.get(key, wall), wall)
+                        best_cpu[key] = min(best_cpu.get(key, cpu), cpu)
                         outs[key] = out
             size = capture.stat().st_size
             print(f"capture: {capture} ({size / 1e6:,.0f} MB), fastest of {args.rounds} rounds")
             for jobs in args.jobs:
                 mine, theirs = best[("this", jobs)], best[(args.rev, jobs)]
+                cpu_mine, cpu_theirs = best_cpu[("this", jobs)], best_cpu[(args.rev, jobs)]
                 same = records(outs[("this", jobs)]) == records(outs[(args.rev, jobs)])
                 print(
-                    f"--jobs {jobs:>4}: this {mine:6.2f} s   {args.rev} {theirs:6.2f} s   "
-                    f"ratio {theirs / mine:5.3f} (>1: this is faster)   same records: {same}"
+                    f"--jobs {jobs:>4}: wall this {mine:6.2f} s, {args.rev} {theirs:6.2f} s, "
+                    f"ratio {theirs / mine:5.3f}; CPU this {cpu_mine:6.2f} s, {args.rev} "
+                    f"{cpu_theirs:6.2f} s, ratio {cpu_theirs / cpu_mine:5.3f} (>1: this is "
+                    f"faster); same records: {same}"
                 )
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(other)],

@@ -106,3 +106,52 @@ def test_sigint_ends_a_streamed_run_with_its_summary(tmp_path: Path) -> None:
     assert proc.returncode == 143 and err == INTERRUPTED.format("SIGTERM") + "\n"
     assert [json.loads(line)["frame"] for line in out.splitlines()] == [4]
     assert os.listdir(tmp_path) == []
+
+
+def test_sigint_stops_a_parallel_run_at_one_packet(tmp_path: Path) -> None:
+    # --jobs 2 on a generated capture: every process stops at the same packet, so the rows
+    # are those one process gives for the packets up to there
+    import itertools
+    import sys
+
+    from alpnsniff.capture import open_capture
+    from alpnsniff.pipeline import CaptureRun
+
+    if ALPNSNIFF is None:
+        pytest.skip("the alpnsniff command is not installed (pip install -e .)")
+    capture = tmp_path / "bench.pcap"
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run(
+        [
+            sys.executable,
+            str(root / "bench" / "gen_capture.py"),
+            str(capture),
+            "--packets",
+            "600000",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    out, stats = tmp_path / "rows.csv", tmp_path / "stats.json"
+    proc = subprocess.Popen(
+        [ALPNSNIFF, "read", str(capture), "-T", "csv", "-o", str(out), "--stats", str(stats),
+         "-j", "2", "-q"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert err.decode().splitlines() == [INTERRUPTED.format("SIGINT")]
+    counts = json.loads(stats.read_text())
+    read = counts["packets"]
+    assert counts["interrupted"] == 1 and counts["parallel_jobs"] == 2
+    assert 0 < read < 600_000
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    with open_capture(capture) as source:
+        run = CaptureRun(source, watch=lambda p: itertools.islice(p, read))
+        one = [(h.frame, h.client_port, h.selection.value) for h in run.records()]
+    assert [(int(r["frame"]), int(r["client_port"]), r["selection"]) for r in rows] == one
+    assert len(one) > 0
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp file left

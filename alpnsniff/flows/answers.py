@@ -28,17 +28,18 @@ class OfferLedger:
     __slots__ = ("_heap", "_open")
 
     def __init__(self) -> None:
-        self._open: Counter[int] = Counter()  # frame -> offers of it still waiting
+        self._open: dict[int, int] = {}  # frame -> offers of it still waiting
         self._heap: list[int] = []  # those frames, with closed ones removed lazily
 
     def opened(self, frame: int) -> None:
-        if not self._open[frame]:
+        waiting = self._open.get(frame, 0)
+        if not waiting:
             heapq.heappush(self._heap, frame)
-        self._open[frame] += 1
+        self._open[frame] = waiting + 1
 
     def closed(self, frame: int) -> None:
         left = self._open[frame] - 1
-        if left > 0:
+        if left:
             self._open[frame] = left
         else:
             del self._open[frame]

@@ -20,6 +20,7 @@ reaches a final state leaves at once; ``DONE`` and ``NOT_TLS`` flows are remembe
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from typing import ClassVar, Final, Protocol
 
 from ..net.segment import Segment
@@ -107,9 +108,13 @@ class Remembered:
         young = self.young
         young[key] = value
         if len(young) >= REMEMBER_GENERATION:
-            self.old = young
-            self.young = {}
-            self.stats["remembered_generations_dropped"] += 1
+            self.turn()
+
+    def turn(self) -> None:
+        """The young generation is full: it becomes the old one, the old one is dropped."""
+        self.old = self.young
+        self.young = {}
+        self.stats["remembered_generations_dropped"] += 1
 
     def forget(self, key: bytes) -> None:
         self.young.pop(key, None)
@@ -181,6 +186,11 @@ class FlowTable:
     def get(self, proto: int, key: bytes) -> Flow | None:
         return self._active[proto].get(key)
 
+    def active(self, proto: int) -> Mapping[bytes, Flow]:
+        """The active flows of one IP protocol by key (both directions'), read-only: for a
+        caller that looks flows up once per packet."""
+        return self._active[proto]
+
     def remember(self, proto: int, key: bytes, value: object, reverse: object) -> None:
         """Remember a 5-tuple without a flow (e.g. UDP that no transport recognises)."""
         known = self.remembered[proto]
@@ -212,7 +222,7 @@ class FlowTable:
             out.extend(self.evict(oldest))
         return out
 
-    def after_packet(self, flow: Flow, *, carried_data: bool = True) -> list[Handshake]:
+    def after_packet(self, flow: Flow, carried_data: bool = True) -> list[Handshake]:
         """Book a flow's packet: a flow in a final state leaves (remembered or not), an
         active one becomes the most recent and, when the packet ``carried_data`` (only then
         can a flow's buffers have grown), its buffered bytes are counted."""
@@ -258,12 +268,14 @@ class FlowTable:
         if remember:
             value = flow.remembered()
             known = self.remembered[proto]
+            young = known.young  # (Remembered.put twice, inline: once per finished flow)
             if isinstance(value, tuple):
-                known.put(flow.key, value[0])
-                known.put(rkey, value[1])
+                young[flow.key] = value[0]
+                young[rkey] = value[1]
             else:
-                known.put(flow.key, value)
-                known.put(rkey, value)
+                young[flow.key] = young[rkey] = value
+            if len(young) >= REMEMBER_GENERATION:
+                known.turn()
         return flow.flush()
 
     def evict(self, flow: Flow) -> list[Handshake]:
