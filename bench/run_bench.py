@@ -301,6 +301,18 @@ def main() -> int:
         f"throughput ratio alpnsniff/tshark: {ratio:.2f}x (target >= {TARGET_RATIO}x)  "
         f"RSS ratio: {a_rss_total / t_rss:.2f}"
     )
+    # nDPI's C reader (Debian libndpi-bin), the other anchor: the same file, in the same run
+    if shutil.which("ndpiReader") is not None:
+        n_wall, n_rss, n_status = run_measured(
+            ["ndpiReader", "-q", "-i", str(path)], out_dir / "ndpiReader.stdout"
+        )
+        print(
+            f"ndpiReader: {n_wall:6.2f} s  {n_packets / n_wall:>10,.0f} packets/s  "
+            f"peak RSS {n_rss:6.0f} MB  exit {n_status}"
+        )
+        print(f"throughput ratio alpnsniff/ndpiReader: {n_wall / a_wall:.2f}x")
+    else:
+        print("ndpiReader: not installed (Debian: libndpi-bin), not compared")
 
     print("\nClientHello offers            alpnsniff     tshark  generated")
     same = {"tcp": True, "quic": True}
