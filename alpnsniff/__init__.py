@@ -76,15 +76,9 @@ class _NamedStream:
 def _analyze_stream(stream: BinaryIO, name: str, keylog: KeyLog | None) -> RunResult:
     """One binary stream read to its end, in this process (a stream cannot be re-read by
     parallel workers). The stream is left open: its owner closes it."""
-    from .capture import open_capture
-    from .pipeline import CaptureRun
+    from .pipeline import analyze_file
 
-    with open_capture(cast(BinaryIO, _NamedStream(stream, name))) as source:
-        run = CaptureRun(source, keylog=keylog)
-        handshakes = sorted(run.records(), key=lambda h: h.frame)
-        result = run.result(handshakes)
-    result.name = name
-    return result
+    return analyze_file(cast(BinaryIO, _NamedStream(stream, name)), keylog=keylog)
 
 
 def analyze(

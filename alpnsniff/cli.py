@@ -20,7 +20,7 @@ import os
 import signal
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from itertools import islice
 from types import FrameType
@@ -529,6 +529,19 @@ def _read_all(
     stats: Counter[str] = Counter()
     captures = 0
     filtered_out = 0
+
+    def take(name: str, records: Iterable[Handshake]) -> int:
+        """A capture's records into the summary and the rows, those the record filters keep;
+        the number they drop."""
+        dropped = 0
+        for h in records:
+            if keep is None or keep(h):
+                summary.add(h)
+                rows.add(name, h)
+            else:
+                dropped += 1
+        return dropped
+
     rows = _Rows(args.format, out, out_file)
     for name in args.files:
         if signals.signum:
@@ -575,12 +588,7 @@ def _read_all(
                 continue
             finally:
                 signals.on_signal = None
-            for h in result.handshakes:
-                if keep is None or keep(h):
-                    summary.add(h)
-                    rows.add(name, h)
-                else:
-                    filtered_out += 1
+            filtered_out += take(name, result.handshakes)
         else:
             # a regular file's reads do not block: the stream is looked at every few thousand
             # packets; a pipe's (stdin, a FIFO) can: a signal must reach the waiting read
@@ -596,16 +604,8 @@ def _read_all(
 
             with source:
                 run = CaptureRun(source, keylog=keylog, watch=watch, frame_filter=frame_filter)
-                records: Iterator[Handshake] = run.records()
-                try:
-                    if args.format not in ("ndjson", "summary"):
-                        records = iter(sorted(records, key=lambda r: r.frame))
-                    for h in records:  # ndjson: streamed as each handshake completes
-                        if keep is None or keep(h):
-                            summary.add(h)
-                            rows.add(name, h)
-                        else:
-                            filtered_out += 1
+                try:  # records come in frame order, streamed (ndjson: as each is certain)
+                    filtered_out += take(name, run.records())
                 except CaptureError as err:  # the filter cannot judge this file's link type
                     _error(str(err))
                     status = 2

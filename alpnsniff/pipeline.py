@@ -19,6 +19,7 @@ import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 from .capture import CaptureStats, Source, open_capture
 from .flows.answers import OfferLedger
@@ -473,7 +474,7 @@ class CaptureRun:
 
 
 def analyze_file(
-    path: str | os.PathLike[str],
+    path: str | os.PathLike[str] | BinaryIO,
     *,
     shard: int = 0,
     shards: int = 1,
@@ -481,10 +482,11 @@ def analyze_file(
     keylog: KeyLog | None = None,
     frame_filter: FrameFilter | None = None,
 ) -> RunResult:
-    """Read one capture to its end (one shard of its flows); records sorted by frame.
+    """Read one capture to its end (one shard of its flows); records in frame order.
 
-    ``keylog`` holds TLS secrets (NSS key log format) for the decryption stage; the
-    capture's own Decryption Secrets Blocks are added to it as they are read.
+    ``path`` is a path or a binary stream open for reading (left open; the result is named
+    after its ``name``). ``keylog`` holds TLS secrets (NSS key log format) for the decryption
+    stage; the capture's own Decryption Secrets Blocks are added to it as they are read.
 
     ``watch`` wraps the packet stream (a progress bar, say) without touching it.
     """
@@ -497,11 +499,7 @@ def analyze_file(
             watch=watch,
             frame_filter=frame_filter,
         )
-        handshakes = sorted(run.records(), key=_frame)
-        result = run.result(handshakes)
-    result.name = str(path)
+        result = run.result(list(run.records()))  # (records() is in frame order)
+    if isinstance(path, str | os.PathLike):
+        result.name = str(path)  # the path as given ("-", not "<stdin>")
     return result
-
-
-def _frame(record: Handshake) -> int:
-    return record.frame
