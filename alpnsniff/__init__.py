@@ -36,11 +36,10 @@ def _is_stream(obj: object) -> bool:
 
 
 def _inputs(paths: Captures) -> list[Capture]:
-    if isinstance(paths, bytes | bytearray | memoryview):
-        raise TypeError("a capture's bytes: pass them as io.BytesIO(data), or pass a path")
-    if isinstance(paths, str | os.PathLike) or _is_stream(paths):
-        return [cast(Capture, paths)]
-    out = list(cast(Iterable[Capture], paths))
+    one = isinstance(paths, str | os.PathLike | bytes | bytearray | memoryview)
+    out = (
+        [cast(Capture, paths)] if one or _is_stream(paths) else list(cast(Iterable[Capture], paths))
+    )
     for item in out:
         if isinstance(item, bytes | bytearray | memoryview):
             raise TypeError("a capture's bytes: pass them as io.BytesIO(data), or pass a path")

@@ -26,7 +26,6 @@ from .flows.answers import OfferLedger
 from .flows.table import (
     MAX_ERRORS_KEPT,
     MISSING,
-    SWEEP_INTERVAL_NS,
     FlowTable,
     describe_error,
     shard_of,
@@ -102,7 +101,6 @@ class Dissector:
         self.ledger = OfferLedger()
         self._tcp_known = self.table.remembered[6]
         self._udp_known = self.table.remembered[17]
-        self._tcp_active = self.table.active(6)  # the table's own dict: read, never written
         self.frame = 0
         self.errors: list[str] = []  # internal errors (the flows' errors are in the table's)
         # a sharded run: the packet being handled was found to be this shard's (an exception
@@ -305,10 +303,7 @@ class Dissector:
         table = self.table
         flags = seg.flags
         new_connection = flags & SYN and not flags & ACK
-        known = self._tcp_known  # (Remembered.get, inline: once per packet here)
-        known_isn = known.young.get(key, MISSING)
-        if known_isn is MISSING:
-            known_isn = known.old.get(key, MISSING)
+        known_isn = self._tcp_known.get(key)
         if known_isn is not MISSING:
             if not new_connection or seg.seq == known_isn:
                 # (a SYN with the known connection's own sequence number is a retransmission,
@@ -318,9 +313,8 @@ class Dissector:
             # the 5-tuple is reused by a new connection: forget the old one's verdict
             table.unremember(6, key)
             stats["tcp_port_reuse"] += 1
-        # (the table's own check, inline: once per packet that reaches the table)
-        out = table.tick(ts_ns) if ts_ns - table.last_sweep > SWEEP_INTERVAL_NS else []
-        flow = self._tcp_active.get(key)
+        out = table.tick(ts_ns)
+        flow = table.get(6, key)
         if (
             flow is not None
             and new_connection
@@ -361,7 +355,7 @@ class Dissector:
                 return []
             table.unremember(17, key)
             stats[f"{transport.name}_5tuple_reuse"] += 1
-        out = table.tick(ts_ns) if ts_ns - table.last_sweep > SWEEP_INTERVAL_NS else []
+        out = table.tick(ts_ns)
         flow = table.get(17, key)
         if flow is None:
             transport = recognise_udp(payload)

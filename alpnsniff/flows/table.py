@@ -20,7 +20,6 @@ reaches a final state leaves at once; ``DONE`` and ``NOT_TLS`` flows are remembe
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping
 from typing import ClassVar, Final, Protocol
 
 from ..net.segment import Segment
@@ -107,14 +106,10 @@ class Remembered:
     def put(self, key: bytes, value: object) -> None:
         young = self.young
         young[key] = value
-        if len(young) >= REMEMBER_GENERATION:
-            self.turn()
-
-    def turn(self) -> None:
-        """The young generation is full: it becomes the old one, the old one is dropped."""
-        self.old = self.young
-        self.young = {}
-        self.stats["remembered_generations_dropped"] += 1
+        if len(young) >= REMEMBER_GENERATION:  # full: it becomes the old one, that one goes
+            self.old = young
+            self.young = {}
+            self.stats["remembered_generations_dropped"] += 1
 
     def forget(self, key: bytes) -> None:
         self.young.pop(key, None)
@@ -185,11 +180,6 @@ class FlowTable:
     # ------------------------------------------------------------------ look-ups
     def get(self, proto: int, key: bytes) -> Flow | None:
         return self._active[proto].get(key)
-
-    def active(self, proto: int) -> Mapping[bytes, Flow]:
-        """The active flows of one IP protocol by key (both directions'), read-only: for a
-        caller that looks flows up once per packet."""
-        return self._active[proto]
 
     def remember(self, proto: int, key: bytes, value: object, reverse: object) -> None:
         """Remember a 5-tuple without a flow (e.g. UDP that no transport recognises)."""
@@ -268,14 +258,12 @@ class FlowTable:
         if remember:
             value = flow.remembered()
             known = self.remembered[proto]
-            young = known.young  # (Remembered.put twice, inline: once per finished flow)
             if isinstance(value, tuple):
-                young[flow.key] = value[0]
-                young[rkey] = value[1]
+                known.put(flow.key, value[0])
+                known.put(rkey, value[1])
             else:
-                young[flow.key] = young[rkey] = value
-            if len(young) >= REMEMBER_GENERATION:
-                known.turn()
+                known.put(flow.key, value)
+                known.put(rkey, value)
         return flow.flush()
 
     def evict(self, flow: Flow) -> list[Handshake]:
