@@ -22,24 +22,21 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from itertools import islice
 from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO
 
 from . import __version__
+from ._build_plan import build_kind
 from .errors import CaptureError
 from .sinks.output import AtomicOutput, OutputError, guarded, same_file
 
 if TYPE_CHECKING:  # (imported when a run starts: a refused run or --help stays quick)
-    from .pipeline import FrameFilter, Packets, RunResult
+    from .pipeline import Batches, FrameFilter, RunResult
     from .records import Handshake
 
 FORMATS = ("summary", "table", "ndjson", "csv", "parquet")
 # Show a progress bar for inputs at least this big, when stderr is a terminal.
 PROGRESS_MIN_BYTES = 20 * 1024 * 1024
-# A regular file's packets are looked at for a signal this often: a stop costs a few ms of
-# extra reading, the look nothing measurable.
-SIGNAL_CHECK_PACKETS = 4096
 # Exit status for a run stopped by a signal: 128 + its number, as a shell reports it.
 SIGNAL_STATUS = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
@@ -62,7 +59,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Passive ALPN dissector: which application protocols TLS clients offer "
         "and servers select, from captures.",
     )
-    parser.add_argument("--version", action="version", version=f"alpnsniff {__version__}")
+    parser.add_argument(
+        "--version", action="version", version=f"alpnsniff {__version__}, {build_kind()}"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     read = sub.add_parser(
         "read",
@@ -250,22 +249,19 @@ class _Signals:
         finally:
             self._raise = False
 
-    def chunked(self, packets: Packets) -> Packets:
-        """The packets until a signal arrives, looked at every ``SIGNAL_CHECK_PACKETS``
-        packets, for a source whose reads never block (a regular file): nothing is raised,
-        and the per-packet cost is the generator's alone (~50 ns)."""
-        it = iter(packets)
-        while not self.signum:
-            chunk = list(islice(it, SIGNAL_CHECK_PACKETS))  # (all of it is handed on)
-            if not chunk:
+    def between_batches(self, batches: Batches) -> Batches:
+        """The batches until a signal arrives, looked at between two batches, for a source
+        whose reads never block (a regular file): nothing is raised, no packet is left half
+        dissected, and the look costs nothing per packet."""
+        for batch in batches:
+            if self.signum:
                 return
-            yield from chunk
+            yield batch
 
-    def packets(self, packets: Packets) -> Packets:
-        """The packets until a signal arrives. A signal raises only inside ``next(it)``
-        (where a pipe's read blocks), so no packet is left half dissected. Per packet this
-        costs two stores and a test (~0.1 µs; a context manager per packet cost ~1.5 µs)."""
-        it = iter(packets)
+    def batches(self, batches: Batches) -> Batches:
+        """The batches until a signal arrives. A signal raises only inside ``next(it)``
+        (where a pipe's read blocks), so no packet is left half dissected."""
+        it = iter(batches)
         while not self.signum:
             self._raise = True
             try:
@@ -333,9 +329,7 @@ class _Rows:
             print_table(self.collected, self.out, width=None)
 
 
-def _packets_with_progress(
-    packets: Iterator[tuple[int, int, bytes]], total: int, label: str
-) -> Iterator[tuple[int, int, bytes]]:
+def _batches_with_progress(batches: Batches, total: int, label: str) -> Batches:
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
@@ -349,14 +343,10 @@ def _packets_with_progress(
     ) as progress:
         task = progress.add_task(label, total=total)
         done = 0
-        step = 0
-        for item in packets:
-            done += len(item[2]) + 16
-            step += 1
-            if step >= 8192:
-                progress.update(task, completed=done)
-                step = 0
-            yield item
+        for batch in batches:
+            done += sum(batch.lengths) + 16 * len(batch)
+            progress.update(task, completed=done)
+            yield batch
 
 
 def _want_progress(mode: str, name: str) -> int:
@@ -559,7 +549,7 @@ def _read_all(
         jobs = auto_jobs(name) if args.jobs == "auto" else int(args.jobs)
         size = _want_progress(args.progress, name)
         progress = (
-            functools.partial(_packets_with_progress, total=size, label=os.path.basename(name))
+            functools.partial(_batches_with_progress, total=size, label=os.path.basename(name))
             if size
             else None
         )
@@ -595,12 +585,12 @@ def _read_all(
             blocking = name == "-" or not os.path.isfile(name)
 
             def watch(
-                packets: Packets,
-                progress: Callable[..., Packets] | None = progress,
+                batches: Batches,
+                progress: Callable[..., Batches] | None = progress,
                 blocking: bool = blocking,
-            ) -> Packets:
-                packets = signals.packets(packets) if blocking else signals.chunked(packets)
-                return packets if progress is None else progress(packets)
+            ) -> Batches:
+                batches = signals.batches(batches) if blocking else signals.between_batches(batches)
+                return batches if progress is None else progress(batches)
 
             with source:
                 run = CaptureRun(source, keylog=keylog, watch=watch, frame_filter=frame_filter)

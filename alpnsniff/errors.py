@@ -7,11 +7,13 @@ raise anything else.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 
 class DissectError(Exception):
     """Bytes that could not be dissected. ``layer`` names the decoder, ``offset`` the byte."""
 
-    reason = "dissect-error"
+    reason: ClassVar[str] = "dissect-error"
 
     def __init__(self, message: str, *, layer: str = "", offset: int = -1) -> None:
         super().__init__(message)
@@ -27,19 +29,19 @@ class DissectError(Exception):
 class Truncated(DissectError):
     """The bytes end before a length field says they should."""
 
-    reason = "truncated"
+    reason: ClassVar[str] = "truncated"
 
 
 class Malformed(DissectError):
     """The bytes contradict the protocol (a length that does not add up, a bad value)."""
 
-    reason = "malformed"
+    reason: ClassVar[str] = "malformed"
 
 
 class Unsupported(DissectError):
     """Well-formed, but a variant this dissector does not handle."""
 
-    reason = "unsupported"
+    reason: ClassVar[str] = "unsupported"
 
 
 class CaptureError(Exception):

@@ -14,18 +14,18 @@ import os
 import resource
 import signal
 from collections import Counter
-from collections.abc import Callable, Iterator
-from itertools import islice
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
 from .capture import open_capture
+from .capture.batch import MAX_BATCH_PACKETS
 from .keys.keylog import KeyLog
 from .pipeline import (
     PER_CAPTURE_PREFIXES,
     PER_CAPTURE_STATS,
+    Batches,
     FrameFilter,
-    Packets,
     RunResult,
     analyze_file,
 )
@@ -49,20 +49,20 @@ def auto_jobs(path: str | os.PathLike[str]) -> int:
     return max(1, min(MAX_JOBS, len(os.sched_getaffinity(0))))
 
 
-# How often (in packets) each process of a parallel run says where it is and looks whether
-# it should stop: often enough that a stop costs a few milliseconds of extra reading, seldom
-# enough that the look costs nothing measurable.
-STOP_CHECK_PACKETS = 4096
+# How far ahead (in packets) of the furthest process a stop is set. Each process says, before
+# it dissects a batch, where that batch ends, and looks for a stop; it may miss a stop by one
+# look, so it can be one batch past what it said, and a batch holds at most MAX_BATCH_PACKETS.
+STOP_MARGIN_PACKETS = MAX_BATCH_PACKETS + 1
 
 
 class ParallelStop:
     """Stop every process of one parallel run at the same packet (a Ctrl-C or SIGTERM): the
     merged result is then the same as one process's stopped at that packet.
 
-    Each process publishes how far it has read every ``STOP_CHECK_PACKETS`` packets and reads
-    the stop frame at the same time; :meth:`request` sets the stop frame far enough ahead of
-    the furthest (two check intervals: a process may be up to one past its last publication,
-    and may miss the stop by one look) that none has passed it.
+    Each process publishes where the batch it is about to dissect ends and then reads the stop
+    frame; :meth:`request` sets the stop frame far enough ahead of the furthest (by
+    :data:`STOP_MARGIN_PACKETS`: a process that missed the stop by one look is at most one
+    batch past what it published) that none has passed it.
     """
 
     def __init__(self, jobs: int) -> None:
@@ -77,27 +77,23 @@ class ParallelStop:
     def request(self) -> None:
         """Stop (called from a signal handler of the parent: no lock, no allocation)."""
         if not self._stop_at.value:
-            self._stop_at.value = max(self._positions) + 2 * STOP_CHECK_PACKETS + 1
+            self._stop_at.value = max(self._positions) + STOP_MARGIN_PACKETS
 
-    def packets(self, packets: Packets, shard: int) -> Packets:
-        """This shard's packets, up to the stop frame when a stop is requested."""
-        return self._stoppable(iter(packets), shard)
-
-    def _stoppable(self, it: Iterator[tuple[int, int, bytes]], shard: int) -> Packets:
+    def batches(self, batches: Batches, shard: int) -> Batches:
+        """This shard's batches, up to the stop frame when a stop is requested (the batch
+        that holds it cut there)."""
         positions = self._positions
         stop_at = self._stop_at
         read = 0
-        while True:
-            positions[shard] = read
+        for batch in batches:
+            positions[shard] = read + len(batch)
             end = stop_at.value
-            if end:
-                yield from islice(it, max(0, end - read))
+            if end and read + len(batch) >= end:
+                if end > read:
+                    yield batch.head(end - read)
                 return
-            chunk = list(islice(it, STOP_CHECK_PACKETS))  # (a C loop; all handed on)
-            if not chunk:
-                return  # the capture ended
-            read += len(chunk)
-            yield from chunk
+            read += len(batch)
+            yield batch
 
 
 def _worker(
@@ -128,14 +124,14 @@ def analyze_parallel(
     path: str | os.PathLike[str],
     jobs: int,
     *,
-    watch: Callable[[Packets], Packets] | None = None,
+    watch: Callable[[Batches], Batches] | None = None,
     keylog: KeyLog | None = None,
     frame_filter: FrameFilter | None = None,
     stop: ParallelStop | None = None,
 ) -> RunResult:
     """:func:`analyze_file` over ``jobs`` processes; the same records and counts, merged.
 
-    ``watch`` wraps this process's packet stream (every process reads every packet). The
+    ``watch`` wraps this process's stream of batches (every process reads every packet). The
     workers are forked, so ``keylog`` and ``frame_filter`` need not be picklable. ``stop``
     (made with ``jobs``) lets the caller stop every process at one packet.
     """
@@ -176,21 +172,21 @@ def analyze_parallel(
     return merge(results)
 
 
-def _stop_watch(stop: ParallelStop, shard: int) -> Callable[[Packets], Packets]:
-    def watch(packets: Packets) -> Packets:
-        return stop.packets(packets, shard)
+def _stop_watch(stop: ParallelStop, shard: int) -> Callable[[Batches], Batches]:
+    def watch(batches: Batches) -> Batches:
+        return stop.batches(batches, shard)
 
     return watch
 
 
 def _chain(
-    first: Callable[[Packets], Packets], then: Callable[[Packets], Packets] | None
-) -> Callable[[Packets], Packets]:
+    first: Callable[[Batches], Batches], then: Callable[[Batches], Batches] | None
+) -> Callable[[Batches], Batches]:
     if then is None:
         return first
 
-    def watch(packets: Packets) -> Packets:
-        return then(first(packets))
+    def watch(batches: Batches) -> Batches:
+        return then(first(batches))
 
     return watch
 

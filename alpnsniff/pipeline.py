@@ -19,9 +19,10 @@ import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import BinaryIO, Final
 
 from .capture import CaptureStats, Source, open_capture
+from .capture.batch import FILTERED_OUT, PacketBatch, batch_of
 from .flows.answers import OfferLedger
 from .flows.table import (
     MAX_ERRORS_KEPT,
@@ -38,25 +39,22 @@ from .net.decode import PacketDecoder
 from .net.segment import Segment
 from .records import Handshake
 
-SYN = 0x02
-RST = 0x04
-ACK = 0x10
+SYN: Final = 0x02
+RST: Final = 0x04
+ACK: Final = 0x10
 
 # UDP ports that carry tunnels the decoder unwraps (VXLAN, GENEVE, GTP-U, Teredo).
 TUNNEL_UDP_PORTS = frozenset({4789, 6081, 2152, 3544})
 
-_IPV4 = b"\x08\x00"
-_IPV6 = b"\x86\xdd"
-_NOT_FRAGMENTED = (b"\x00\x00", b"\x40\x00")  # flags+offset: none, or DF only
+_IPV4: Final = 0x0800
+_IPV6: Final = 0x86DD
 # Offset of the IP header for link types whose header has a fixed size and names its payload.
 # linktype -> (ip offset, offset of the 2-byte protocol field or -1 for "IP by version")
 _FIXED_LINK = {1: (14, 12), 113: (16, 14), 276: (20, 0), 101: (0, -1), 228: (0, -1), 229: (0, -1)}
 
-Packets = Iterator[tuple[int, int, bytes]]
+Batches = Iterator[PacketBatch]
 # A capture filter: (linktype, frame bytes) -> keep the frame?
 FrameFilter = Callable[[int, bytes], bool]
-# The link type of the placeholder a dropped frame becomes (no LINKTYPE is negative).
-FILTERED_OUT = -1
 
 
 @dataclass
@@ -109,11 +107,18 @@ class Dissector:
 
     # ------------------------------------------------------------------ hot loop
     def run(self, packets: Iterable[tuple[int, int, bytes]]) -> Iterator[Handshake]:
-        """Records as they complete. Long because it is the hot loop: every packet of a
-        connection whose facts are known costs one slice and two dict look-ups here, ~1 µs
-        on the CI machine (measured: 0.85 s for the 1M-packet benchmark file), and a call
-        per packet would double it. No exception of one packet ends the run: it is counted
-        as ``internal_error`` and the first messages are kept."""
+        """Records as they complete, from ``(ts_ns, linktype, data)`` packets: each is
+        dissected before the next is asked for (a batch of one), for a caller that feeds
+        packets one by one. A capture source's batches go to :meth:`run_batches`."""
+        return self.run_batches(batch_of((packet,)) for packet in packets)
+
+    def run_batches(self, batches: Iterable[PacketBatch]) -> Iterator[Handshake]:
+        """Records as they complete. Long because it is the hot loop, and written for what
+        mypyc compiles well (the compiled build runs it): every packet of a connection whose
+        facts are known costs a few byte reads straight out of the batch's buffer, one slice
+        for the key and two dict look-ups, with no call and no copy of the packet (it is
+        sliced out only for the slow path). No exception of one packet ends the run: it is
+        counted as ``internal_error`` and the first messages are kept."""
         stats = self.stats
         tcp_known = self.table.remembered[6]
         udp_known = self.table.remembered[17]
@@ -123,7 +128,6 @@ class Dissector:
         uold = udp_known.old
         udp_first = UDP_FIRST_BYTES
         fixed_link = _FIXED_LINK
-        not_fragmented = _NOT_FRAGMENTED
         tunnel_ports = TUNNEL_UDP_PORTS
         missing = MISSING
         frame = self.frame
@@ -134,128 +138,144 @@ class Dissector:
         shard = self.shard
         shards = self.shards
         slow = self._slow
-        if self.frame_filter is not None:
-            packets = self._filtered(packets, self.frame_filter)
+        keep = self.frame_filter
         try:
-            for ts_ns, linktype, data in packets:
-                frame += 1
-                try:
-                    link = fixed_link.get(linktype)
-                    if link is not None:
-                        ip, proto_at = link
-                        n = len(data)
-                        if proto_at >= 0:
-                            ethertype = data[proto_at : proto_at + 2]
-                            version = 4 if ethertype == _IPV4 else 6 if ethertype == _IPV6 else 0
-                        else:
-                            version = data[ip] >> 4 if n > ip else 0
-                        if version == 4:
-                            # (a frame cut inside the IPv4 header goes to the full decoder,
-                            # which says how it is cut short)
-                            if n >= ip + 20 and data[ip + 6 : ip + 8] in not_fragmented:
-                                proto = data[ip + 9]
-                                l4 = ip + ((data[ip] & 15) << 2)
-                                if proto == 6 and n >= l4 + 14:
+            for batch in batches:
+                if keep is not None:
+                    _drop_filtered(batch, keep)
+                buf = batch.buf
+                starts = batch.starts
+                lengths = batch.lengths
+                linktypes = batch.linktypes
+                for i in range(len(starts)):
+                    frame += 1
+                    at = starts[i]
+                    n = lengths[i]
+                    linktype = linktypes[i]
+                    try:
+                        link = fixed_link.get(linktype)
+                        if link is not None:
+                            # offsets into the frame: buf[at + x] is the frame's byte x, read
+                            # only where x < n (past n lies the next packet)
+                            ip, proto_at = link
+                            ipa = at + ip
+                            if proto_at >= 0:
+                                version = 0
+                                if n >= proto_at + 2:
+                                    ethertype = buf[at + proto_at] << 8 | buf[at + proto_at + 1]
+                                    if ethertype == _IPV4:
+                                        version = 4
+                                    elif ethertype == _IPV6:
+                                        version = 6
+                            else:
+                                version = buf[ipa] >> 4 if n > ip else 0
+                            if version == 4:
+                                # (a frame cut inside the IPv4 header goes to the full decoder,
+                                # which says how it is cut short)
+                                # flags and fragment offset: none, or DF alone
+                                if n >= ip + 20 and not (buf[ipa + 6] & 0xBF or buf[ipa + 7]):
+                                    proto = buf[ipa + 9]
+                                    l4 = ip + ((buf[ipa] & 15) << 2)
+                                    l4a = at + l4
+                                    if proto == 6 and n >= l4 + 14:
+                                        if (
+                                            shards > 1
+                                            and (buf[l4a + 1] ^ buf[l4a + 3]) % shards != shard
+                                        ):
+                                            other_shard += 1
+                                            continue
+                                        key = buf[ipa + 12 : ipa + 20] + buf[l4a : l4a + 4]
+                                        syn = buf[l4a + 13] & SYN
+                                        if not syn and (key in young or key in old):
+                                            fast_skipped += 1
+                                            continue
+                                        # no payload and no SYN: nothing a handshake needs
+                                        if not syn and (
+                                            (buf[ipa + 2] << 8 | buf[ipa + 3])
+                                            <= l4 - ip + ((buf[l4a + 12] >> 4) << 2)
+                                        ):
+                                            empty_skipped += 1
+                                            continue
+                                    elif proto == 17 and n > l4 + 8:
+                                        sport = buf[l4a] << 8 | buf[l4a + 1]
+                                        dport = buf[l4a + 2] << 8 | buf[l4a + 3]
+                                        if sport not in tunnel_ports and dport not in tunnel_ports:
+                                            if (
+                                                shards > 1
+                                                and ((sport ^ dport) & 255) % shards != shard
+                                            ):
+                                                other_shard += 1
+                                                continue
+                                            # only a datagram that starts like a UDP transport
+                                            # we dissect (a QUIC long header) can open a flow
+                                            if not udp_first[buf[l4a + 8]]:
+                                                udp_skipped += 1
+                                                continue
+                                            key = buf[ipa + 12 : ipa + 20] + buf[l4a : l4a + 4]
+                                            known = uyoung.get(key, missing)
+                                            if known is missing:
+                                                known = uold.get(key, missing)
+                                            if known is None:  # remembered as none of ours
+                                                udp_skipped += 1
+                                                continue
+                            elif version == 6:
+                                proto = buf[ipa + 6] if n > ip + 6 else -1
+                                if proto == 6 and n >= ip + 54:
                                     if (
                                         shards > 1
-                                        and (data[l4 + 1] ^ data[l4 + 3]) % shards != shard
+                                        and (buf[ipa + 41] ^ buf[ipa + 43]) % shards != shard
                                     ):
                                         other_shard += 1
                                         continue
-                                    key = data[ip + 12 : ip + 20] + data[l4 : l4 + 4]
-                                    if (key in young or key in old) and not data[l4 + 13] & SYN:
+                                    key = buf[ipa + 8 : ipa + 44]
+                                    syn = buf[ipa + 53] & SYN
+                                    if not syn and (key in young or key in old):
                                         fast_skipped += 1
                                         continue
-                                    # no payload and no SYN: nothing a handshake needs
-                                    if not data[l4 + 13] & SYN and (
-                                        (data[ip + 2] << 8 | data[ip + 3])
-                                        <= l4 - ip + ((data[l4 + 12] >> 4) << 2)
+                                    if not syn and (
+                                        (buf[ipa + 4] << 8 | buf[ipa + 5])
+                                        <= (buf[ipa + 52] >> 4) << 2
                                     ):
                                         empty_skipped += 1
                                         continue
-                                elif proto == 17 and n > l4 + 8:
-                                    ports = data[l4 : l4 + 4]
-                                    if (ports[0] << 8 | ports[1]) not in tunnel_ports and (
-                                        ports[2] << 8 | ports[3]
-                                    ) not in tunnel_ports:
-                                        if shards > 1 and (ports[1] ^ ports[3]) % shards != shard:
+                                elif proto == 17 and n > ip + 48:
+                                    sport = buf[ipa + 40] << 8 | buf[ipa + 41]
+                                    dport = buf[ipa + 42] << 8 | buf[ipa + 43]
+                                    if sport not in tunnel_ports and dport not in tunnel_ports:
+                                        if shards > 1 and ((sport ^ dport) & 255) % shards != shard:
                                             other_shard += 1
                                             continue
-                                        # only a datagram that starts like a UDP transport
-                                        # we dissect (a QUIC long header) can open a flow
-                                        if not udp_first[data[l4 + 8]]:
+                                        if not udp_first[buf[ipa + 48]]:
                                             udp_skipped += 1
                                             continue
-                                        key = data[ip + 12 : ip + 20] + ports
+                                        key = buf[ipa + 8 : ipa + 44]
                                         known = uyoung.get(key, missing)
                                         if known is missing:
                                             known = uold.get(key, missing)
-                                        if known is None:  # remembered as none of ours
+                                        if known is None:
                                             udp_skipped += 1
                                             continue
-                        elif version == 6:
-                            proto = data[ip + 6] if n > ip + 6 else -1
-                            if proto == 6 and n >= ip + 54:
-                                if shards > 1 and (data[ip + 41] ^ data[ip + 43]) % shards != shard:
-                                    other_shard += 1
-                                    continue
-                                key = data[ip + 8 : ip + 44]
-                                if (key in young or key in old) and not data[ip + 53] & SYN:
-                                    fast_skipped += 1
-                                    continue
-                                if not data[ip + 53] & SYN and (
-                                    (data[ip + 4] << 8 | data[ip + 5]) <= (data[ip + 52] >> 4) << 2
-                                ):
-                                    empty_skipped += 1
-                                    continue
-                            elif proto == 17 and n > ip + 48:
-                                ports = data[ip + 40 : ip + 44]
-                                if (ports[0] << 8 | ports[1]) not in tunnel_ports and (
-                                    ports[2] << 8 | ports[3]
-                                ) not in tunnel_ports:
-                                    if shards > 1 and (ports[1] ^ ports[3]) % shards != shard:
-                                        other_shard += 1
-                                        continue
-                                    if not udp_first[data[ip + 48]]:
-                                        udp_skipped += 1
-                                        continue
-                                    key = data[ip + 8 : ip + 44]
-                                    known = uyoung.get(key, missing)
-                                    if known is missing:
-                                        known = uold.get(key, missing)
-                                    if known is None:
-                                        udp_skipped += 1
-                                        continue
-                    self.frame = frame
-                    records = slow(ts_ns, linktype, data, frame)
-                except Exception as err:  # one packet never ends the run: counted, kept
-                    self.decoder.stats.clear()  # what the decoder counted of it is not kept
-                    if shards == 1 or shard == 0 or self._owned:
-                        self._internal_error(frame, err)
-                    self._owned = False
-                    records = []
-                # a generation may have turned
-                young = tcp_known.young
-                old = tcp_known.old
-                uyoung = udp_known.young
-                uold = udp_known.old
-                if records:
-                    yield from records
+                        self.frame = frame
+                        records = slow(batch.stamps[i], linktype, buf[at : at + n], frame)
+                    except Exception as err:  # one packet never ends the run: counted, kept
+                        self.decoder.stats.clear()  # what the decoder counted of it is not kept
+                        if shards == 1 or shard == 0 or self._owned:
+                            self._internal_error(frame, err)
+                        self._owned = False
+                        records = []
+                    # a generation may have turned
+                    young = tcp_known.young
+                    old = tcp_known.old
+                    uyoung = udp_known.young
+                    uold = udp_known.old
+                    if records:
+                        yield from records
         finally:
             self.frame = frame
             stats["packets_fast_skipped"] += fast_skipped
             stats["tcp_empty_skipped"] += empty_skipped
             stats["udp_skipped"] += udp_skipped
             stats["packets_other_shard"] += other_shard
-
-    @staticmethod
-    def _filtered(
-        packets: Iterable[tuple[int, int, bytes]], keep: FrameFilter
-    ) -> Iterator[tuple[int, int, bytes]]:
-        """The frames, those the capture filter drops as :data:`FILTERED_OUT` placeholders:
-        they keep their numbers, and the hot loop pays nothing when no filter is given."""
-        for ts_ns, linktype, data in packets:
-            yield (ts_ns, linktype, data) if keep(linktype, data) else (ts_ns, FILTERED_OUT, b"")
 
     def _internal_error(self, frame: int, err: Exception) -> None:
         self.stats["internal_error"] += 1
@@ -386,9 +406,28 @@ class Dissector:
         return (self.errors + self.table.errors)[:MAX_ERRORS_KEPT]
 
 
+def _drop_filtered(batch: PacketBatch, keep: FrameFilter) -> None:
+    """Make the frames the capture filter rejects :data:`FILTERED_OUT` placeholders, in
+    place: they keep their numbers, and a run without a filter pays nothing for it."""
+    buf = batch.buf
+    starts = batch.starts
+    lengths = batch.lengths
+    linktypes = batch.linktypes
+    for i in range(len(starts)):
+        at = starts[i]
+        if not keep(linktypes[i], buf[at : at + lengths[i]]):
+            linktypes[i] = FILTERED_OUT
+
+
 def dissect(packets: Iterable[tuple[int, int, bytes]], dissector: Dissector) -> Iterator[Handshake]:
     """Every record the packets give, the waiting ones at the end included."""
     yield from dissector.run(packets)
+    yield from dissector.finish()
+
+
+def dissect_batches(batches: Iterable[PacketBatch], dissector: Dissector) -> Iterator[Handshake]:
+    """Every record the batches give, the waiting ones at the end included."""
+    yield from dissector.run_batches(batches)
     yield from dissector.finish()
 
 
@@ -415,7 +454,7 @@ class CaptureRun:
         keylog: KeyLog | None = None,
         shard: int = 0,
         shards: int = 1,
-        watch: Callable[[Packets], Packets] | None = None,
+        watch: Callable[[Batches], Batches] | None = None,
         frame_filter: FrameFilter | None = None,
     ) -> None:
         self.source = source
@@ -427,12 +466,13 @@ class CaptureRun:
         """The records in frame order (the ClientHello's frame), each as soon as no
         ClientHello of an earlier frame still waits: streamed, and in the same order as a
         parallel run's (which sorts), whatever ``--jobs``."""
-        packets: Packets = iter(self.source.packets())
+        batches: Batches = iter(self.source.batches())
         if self._watch is not None:
-            packets = self._watch(packets)
-        ledger = self.dissector.ledger
+            batches = self._watch(batches)
+        dissector = self.dissector
+        ledger = dissector.ledger
         held: list[tuple[int, int, Handshake]] = []  # (frame, arrival, record), a heap
-        for arrival, h in enumerate(dissect(packets, self.dissector)):
+        for arrival, h in enumerate(dissect_batches(batches, dissector)):
             heapq.heappush(held, (h.frame, arrival, h))
             low = ledger.low_water()
             while held and (low is None or held[0][0] < low):
@@ -448,7 +488,8 @@ class CaptureRun:
         for name, count in dissector.decoder_stats.items():
             stats["decode_" + name] += count
         capture = self.source.stats
-        stats["packets"] = capture.packets
+        # the packets dissected: all the reader gave unless a watch stopped early
+        stats["packets"] = dissector.frame
         if capture.truncated_records:
             stats["truncated_records"] = capture.truncated_records
         if capture.corrupt_records:
@@ -472,7 +513,7 @@ def analyze_file(
     *,
     shard: int = 0,
     shards: int = 1,
-    watch: Callable[[Packets], Packets] | None = None,
+    watch: Callable[[Batches], Batches] | None = None,
     keylog: KeyLog | None = None,
     frame_filter: FrameFilter | None = None,
 ) -> RunResult:
@@ -482,7 +523,7 @@ def analyze_file(
     after its ``name``). ``keylog`` holds TLS secrets (NSS key log format) for the decryption
     stage; the capture's own Decryption Secrets Blocks are added to it as they are read.
 
-    ``watch`` wraps the packet stream (a progress bar, say) without touching it.
+    ``watch`` wraps the stream of packet batches (a progress bar, say) without touching it.
     """
     with open_capture(path) as source:
         run = CaptureRun(

@@ -12,8 +12,9 @@ build their rows, dtypes and schemas from the table; the README documents it.
 
 from __future__ import annotations
 
-from dataclasses import KW_ONLY, dataclass, field
+from dataclasses import KW_ONLY, dataclass, field, fields
 from enum import Enum, StrEnum
+from typing import Any
 
 
 class Selection(StrEnum):
@@ -72,6 +73,20 @@ class Handshake:
         None  # QUIC: ClientHellos superseded after Retry / Version Negotiation
     )
     notes: tuple[str, ...] = field(default=())  # anomalies worth a human look
+
+    def __reduce__(self) -> tuple[Any, tuple[tuple[Any, ...]]]:
+        """Pickled as its field values in field order (records travel back from a parallel
+        run's worker processes): the default way sets each slot after creating the object,
+        which a frozen dataclass compiled by mypyc refuses; values without their names make
+        half the bytes of a dict's."""
+        return (_handshake_from_values, (tuple([getattr(self, name) for name in _FIELD_NAMES]),))
+
+
+def _handshake_from_values(values: tuple[Any, ...]) -> Handshake:
+    return Handshake(**dict(zip(_FIELD_NAMES, values, strict=True)))
+
+
+_FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Handshake))
 
 
 class Kind(Enum):

@@ -111,10 +111,10 @@ def test_sigint_ends_a_streamed_run_with_its_summary(tmp_path: Path) -> None:
 def test_sigint_stops_a_parallel_run_at_one_packet(tmp_path: Path) -> None:
     # --jobs 2 on a generated capture: every process stops at the same packet, so the rows
     # are those one process gives for the packets up to there
-    import itertools
     import sys
 
     from alpnsniff.capture import open_capture
+    from alpnsniff.capture.batch import first_packets
     from alpnsniff.pipeline import CaptureRun
 
     if ALPNSNIFF is None:
@@ -150,7 +150,7 @@ def test_sigint_stops_a_parallel_run_at_one_packet(tmp_path: Path) -> None:
     assert 0 < read < 600_000
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
     with open_capture(capture) as source:
-        run = CaptureRun(source, watch=lambda p: itertools.islice(p, read))
+        run = CaptureRun(source, watch=lambda batches: first_packets(batches, read))
         one = [(h.frame, h.client_port, h.selection.value) for h in run.records()]
     assert [(int(r["frame"]), int(r["client_port"]), r["selection"]) for r in rows] == one
     assert len(one) > 0

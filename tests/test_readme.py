@@ -26,13 +26,18 @@ def sh_blocks(text: str) -> list[str]:
 
 def test_first_commands_make_a_venv_and_ci_runs_the_test_command() -> None:
     run, test = sh_blocks(section("First commands"))[:2]
-    assert run == VENV + "pip install -e . && alpnsniff read captures/*.pcap*"
-    assert test == VENV + "pip install -e '.[dev]' && python3 -m pytest"
+    # not editable: the compiled build where a C compiler and the Python headers are there
+    assert run == VENV + "pip install . && alpnsniff read captures/*.pcap*"
+    assert test == VENV + "pip install '.[dev]' && python3 -m pytest"
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
-    # .ci/run runs the same chain (the linters between its install and its test step)
-    assert f"\n{VENV}pip install -q -e '.[dev]'\n" in ci
+    # .ci/run runs the same chain (the linters between its install and its test step), then
+    # the suite again on the pure Python build
+    chain = f"\n{VENV}pip install -q '.[dev]'\n"
+    assert chain in ci and f"# {test}\n" in ci
+    compiled_run = ci.index(chain)
+    assert ci.index("\npython3 -m pytest\n", compiled_run) < ci.index(".venv-pure")
+    assert "pip install -q -e '.[dev]'\n" in ci[ci.index(".venv-pure") :]
     assert ci.rstrip().endswith("\npython3 -m pytest")
-    assert f"# {test}\n" in ci
 
 
 def alpnsniff_exe() -> str:

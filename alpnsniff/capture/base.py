@@ -8,9 +8,12 @@ through this protocol only, never through a format name:
 * ``name``: for messages (a path, ``<stdin>``, an interface name);
 * ``stats``: the :class:`CaptureStats` the reader fills in (interfaces, counts, the one
   line that says why reading stopped early);
-* ``packets()``: ``(ts_ns, linktype, frame bytes)`` per packet, in capture order, once;
+* ``batches()``: the packets in capture order, once, a
+  :class:`~alpnsniff.capture.batch.PacketBatch` at a time (a chunk of a file, a block of a
+  live ring): what the pipeline reads; ``packets()``: the same, ``(ts_ns, linktype, frame
+  bytes)`` per packet;
 * ``secrets``: TLS secrets carried in-band as ``(secrets type, data)`` (pcapng Decryption
-  Secrets Blocks), appended to while ``packets()`` is read: a consumer keeps the list and
+  Secrets Blocks), appended to while the packets are read: a consumer keeps the list and
   looks again when it needs a key, since a block comes before the packets it serves;
 * ``carries_secrets``: whether ``secrets`` can ever fill at all (True for pcapng; False
   for pcap, and for a live interface), so that a run without a key log and without
@@ -27,6 +30,7 @@ from collections.abc import Iterator
 from types import TracebackType
 from typing import Protocol, Self, runtime_checkable
 
+from .batch import PacketBatch
 from .stats import CaptureStats
 
 __all__ = ["Source"]
@@ -49,7 +53,7 @@ class Source(Protocol):
     @property
     def secrets(self) -> list[tuple[int, bytes]]:
         """In-band TLS secrets as (secrets type, data), in capture order; appended to
-        while :meth:`packets` is read (the same list object throughout)."""
+        while the packets are read (the same list object throughout)."""
         ...
 
     @property
@@ -58,8 +62,16 @@ class Source(Protocol):
         False, :attr:`secrets` stays empty."""
         ...
 
+    def batches(self) -> Iterator[PacketBatch]:
+        """The packets in capture order, once, a batch at a time: packet ``i`` of a batch
+        lies at ``buf[starts[i] : starts[i] + lengths[i]]``. A source whose packets come
+        one by one may hand on batches of one. Packets before in-band secrets come in a
+        batch before the secrets are appended."""
+        ...
+
     def packets(self) -> Iterator[tuple[int, int, bytes]]:
-        """``(ts_ns, linktype, data)`` per packet, in capture order, once: ``ts_ns`` integer
+        """The packets of :meth:`batches` one at a time (either, not both, once):
+        ``(ts_ns, linktype, data)`` per packet: ``ts_ns`` integer
         nanoseconds since the Unix epoch (UTC), ``linktype`` the packet's LINKTYPE_*
         value, ``data`` the captured bytes of the frame."""
         ...

@@ -15,14 +15,14 @@ import struct
 from collections.abc import Generator
 
 from ..errors import CaptureError
+from .batch import MAX_BATCH_PACKETS, PacketBatch
 from .stats import (
     MAX_BLOCK_LEN,
     MAX_CAPLEN,
     MAX_INTERFACES,
     MAX_SECRETS_BYTES,
     CaptureStats,
-    ReadFn,
-    refill,
+    Refill,
 )
 
 SHB = 0x0A0D0D0A
@@ -121,19 +121,21 @@ def _interface(
     return (linktype, mul, div, tsoffset * _NS_PER_S, snaplen), units
 
 
-def iter_pcapng(
-    read: ReadFn,
+def pcapng_batches(
+    more: Refill,
     buf: bytes,
     order: str,
     stats: CaptureStats,
     secrets: list[tuple[int, bytes]],
     name: str,
-) -> Generator[tuple[int, int, bytes], None, None]:
-    """Yield ``(ts_ns, linktype, data)`` for each packet block, from the file's first SHB on.
+) -> Generator[PacketBatch, None, None]:
+    """Yield a :class:`PacketBatch` per chunk: the packet blocks, from the file's first SHB on.
 
-    ``buf`` holds the first bytes of the file; ``read`` gives the rest. An EPB, the common
+    ``buf`` holds the first bytes of the file; ``more`` gives the rest. An EPB, the common
     block, takes the fast path: one unpack of its first 28 bytes, one of its trailing length,
-    three comparisons, the timestamp arithmetic, one slice and one tuple.
+    three comparisons, the timestamp arithmetic and four list appends (no slice). The packets
+    before a Decryption Secrets Block are handed on in a batch of their own first, so that a
+    consumer has the secrets exactly from the packets after the block on.
     A timestamp is ``ts * mul // div + offset``: exact (floor) nanoseconds for any
     ``if_tsresol`` (``mul``/``div`` is 10**9 / units per second, reduced). When ``div`` is 1
     (any resolution of 1 ns or coarser) the high word's part is computed once per interface
@@ -166,6 +168,11 @@ def iter_pcapng(
         while True:
             end = len(buf)
             need = 12
+            batch = PacketBatch(buf)
+            starts = batch.starts
+            lengths = batch.lengths
+            stamps = batch.stamps
+            linktypes = batch.linktypes
             while pos + 12 <= end:
                 if pos + 28 <= end:
                     btype, blen, ifid, tsh, tsl, caplen = head28(buf, pos)
@@ -176,6 +183,8 @@ def iter_pcapng(
                     bom = buf[pos + 8 : pos + 12]
                     if bom != _BOM_LE and bom != _BOM_BE:
                         stop(btype, base + pos, f"bad byte-order magic {bom.hex(' ')}")
+                        if starts:
+                            yield batch
                         return
                     st = _STRUCTS["<" if bom == _BOM_LE else ">"]
                     head28 = st.head28.unpack_from
@@ -183,25 +192,35 @@ def iter_pcapng(
                     blen = u32(buf, pos + 4)[0]
                 if blen & 3 or blen < 12:
                     stop(btype, base + pos, f"bad block length {blen}")
+                    if starts:
+                        yield batch
                     return
                 nxt = pos + blen
                 if nxt > end:
                     if blen > max_block_len:
                         stop(btype, base + pos, f"block length {blen} > {max_block_len}")
+                        if starts:
+                            yield batch
                         return
                     need = blen
                     break
                 if u32(buf, nxt - 4)[0] != blen:
                     trailing = u32(buf, nxt - 4)[0]
                     stop(btype, base + pos, f"trailing block length {trailing} != {blen}")
+                    if starts:
+                        yield batch
                     return
                 if btype == EPB:
                     if caplen > blen - 32 or caplen > max_caplen:
                         stop(btype, base + pos, f"captured length {caplen} does not fit")
+                        if starts:
+                            yield batch
                         return
                     if ifid != cur_if or tsh != cur_tsh:
                         if ifid >= nif:
                             stop(btype, base + pos, f"interface {ifid} not described (have {nif})")
+                            if starts:
+                                yield batch
                             return
                         linktype, mul, div, off, _snap = ifaces[ifid]
                         cur_if = ifid
@@ -215,17 +234,30 @@ def iter_pcapng(
                     packets += 1
                     nbytes += caplen
                     pos = nxt
-                    start = nxt - blen + 28
-                    yield last_ts, linktype, buf[start : start + caplen]
+                    starts.append(nxt - blen + 28)
+                    lengths.append(caplen)
+                    stamps.append(last_ts)
+                    linktypes.append(linktype)
+                    if len(starts) >= MAX_BATCH_PACKETS:
+                        yield batch
+                        batch = PacketBatch(buf)
+                        starts = batch.starts
+                        lengths = batch.lengths
+                        stamps = batch.stamps
+                        linktypes = batch.linktypes
                     continue
                 # ---- everything but EPBs: rare, so clarity over speed ----
                 if btype == SHB:
                     if blen < SHB_MIN_LEN:
                         stop(btype, base + pos, f"section header of length {blen}")
+                        if starts:
+                            yield batch
                         return
                     major, minor = st.opt.unpack_from(buf, pos + 12)
                     if major != 1:
                         stop(btype, base + pos, f"pcapng version {major}.{minor} is not supported")
+                        if starts:
+                            yield batch
                         return
                     ifaces = []
                     nif = 0
@@ -233,13 +265,19 @@ def iter_pcapng(
                 elif btype == IDB:
                     if blen < 20:
                         stop(btype, base + pos, f"interface description of length {blen}")
+                        if starts:
+                            yield batch
                         return
                     parsed = _interface(buf, pos, nxt, st)
                     if isinstance(parsed, str):
                         stop(btype, base + pos, parsed)
+                        if starts:
+                            yield batch
                         return
                     if n_described >= MAX_INTERFACES:
                         stop(btype, base + pos, f"more than {MAX_INTERFACES} interfaces")
+                        if starts:
+                            yield batch
                         return
                     iface, units = parsed
                     ifaces.append(iface)
@@ -250,6 +288,8 @@ def iter_pcapng(
                     if btype == SPB:
                         if blen < 16:
                             stop(btype, base + pos, f"simple packet block of length {blen}")
+                            if starts:
+                                yield batch
                             return
                         ifid = 0
                         orig_len = u32(buf, pos + 8)[0]
@@ -260,14 +300,20 @@ def iter_pcapng(
                     else:
                         if blen < 32:
                             stop(btype, base + pos, f"packet block of length {blen}")
+                            if starts:
+                                yield batch
                             return
                         ifid, tsh, tsl, caplen = st.opb.unpack_from(buf, pos + 8)
                         start = pos + 28
                     if ifid >= nif:
                         stop(btype, base + pos, f"interface {ifid} not described (have {nif})")
+                        if starts:
+                            yield batch
                         return
                     if caplen > nxt - 4 - start or caplen > max_caplen:
                         stop(btype, base + pos, f"captured length {caplen} does not fit")
+                        if starts:
+                            yield batch
                         return
                     o_linktype, o_mul, o_div, o_off, _snap = ifaces[ifid]
                     if btype == OPB:
@@ -275,19 +321,42 @@ def iter_pcapng(
                     packets += 1
                     nbytes += caplen
                     pos = nxt
-                    yield last_ts, o_linktype, buf[start : start + caplen]
+                    starts.append(start)
+                    lengths.append(caplen)
+                    stamps.append(last_ts)
+                    linktypes.append(o_linktype)
+                    if len(starts) >= MAX_BATCH_PACKETS:
+                        yield batch
+                        batch = PacketBatch(buf)
+                        starts = batch.starts
+                        lengths = batch.lengths
+                        stamps = batch.stamps
+                        linktypes = batch.linktypes
                     continue
                 elif btype == DSB:
                     if blen < 20:
                         stop(btype, base + pos, f"decryption secrets block of length {blen}")
+                        if starts:
+                            yield batch
                         return
                     stype, slen = st.u32x2.unpack_from(buf, pos + 8)
                     if slen > blen - 20:
                         stop(btype, base + pos, f"secrets length {slen} does not fit")
+                        if starts:
+                            yield batch
                         return
                     if secrets_bytes + slen > MAX_SECRETS_BYTES:
                         stats.skipped_blocks += 1
                     else:
+                        if starts:  # the packets before the secrets go first, without them
+                            stats.packets = packets
+                            stats.bytes = nbytes
+                            yield batch
+                            batch = PacketBatch(buf)
+                            starts = batch.starts
+                            lengths = batch.lengths
+                            stamps = batch.stamps
+                            linktypes = batch.linktypes
                         secrets.append((stype, buf[pos + 16 : pos + 16 + slen]))
                         secrets_bytes += slen
                 else:
@@ -295,10 +364,12 @@ def iter_pcapng(
                 pos = nxt
             stats.packets = packets
             stats.bytes = nbytes
+            if starts:
+                yield batch
             tail = buf[pos:]
             base += pos
             pos = 0
-            buf = refill(read, tail, need)
+            buf = more(tail, need)
             if buf is tail:  # end of the stream
                 if tail:
                     stats.truncated_records += 1

@@ -18,16 +18,18 @@ import gzip
 import io
 import lzma
 import os
+import stat
 import sys
 import zlib
-from collections.abc import Generator
+from collections.abc import Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, BinaryIO, cast
 
 from ..errors import CaptureError
-from .pcap import FILE_HEADER_LEN, PCAP_MAGICS, PcapHeader, iter_pcap, parse_pcap_header
-from .pcapng import PCAPNG_MAGIC, SHB_MIN_LEN, iter_pcapng, shb_byte_order
-from .stats import CHUNK_SIZE, CaptureStats, ReadFn
+from .batch import PacketBatch
+from .pcap import FILE_HEADER_LEN, PCAP_MAGICS, PcapHeader, parse_pcap_header, pcap_batches
+from .pcapng import PCAPNG_MAGIC, SHB_MIN_LEN, pcapng_batches, shb_byte_order
+from .stats import CHUNK_SIZE, CaptureStats, FileRefill, ReadFn, Refill, stream_refill
 
 if TYPE_CHECKING:
     from .base import Source
@@ -281,22 +283,62 @@ class CaptureSource:
             units = 1_000_000_000 if pcap_header.frac_ns == 1 else 1_000_000
             stats.interfaces.append((pcap_header.linktype, units))
 
-    def packets(self) -> Generator[tuple[int, int, bytes], None, None]:
-        """Yield ``(ts_ns, linktype, data)`` per packet in file order: ``ts_ns`` integer
-        nanoseconds since the Unix epoch (UTC), ``data`` the captured bytes of the frame.
+    def batches(self) -> Iterator[PacketBatch]:
+        """The packets in file order, a :class:`~alpnsniff.capture.batch.PacketBatch` per
+        chunk read: ``ts_ns`` integer nanoseconds since the Unix epoch (UTC), the captured
+        bytes of each frame where they lie in the chunk.
 
         Reading stops early (never raising) at a corrupt record or a read error, counted in
-        :attr:`stats` with one line in ``stats.error``. Can be called once.
+        :attr:`stats` with one line in ``stats.error``. Can be called once (this or
+        :meth:`packets`).
         """
         if self._started:
-            raise RuntimeError(f"{self.name}: packets() can be iterated only once")
+            raise RuntimeError(f"{self.name}: the packets can be iterated only once")
         self._started = True
         head, self._head = self._head, b""
+        more = self._refill(len(head))
         if self.pcap_header is not None:
-            return iter_pcap(self._read, head, self.pcap_header, self.stats, self.name)
-        return iter_pcapng(
-            self._read, head, self._pcapng_order, self.stats, self.secrets, self.name
-        )
+            return pcap_batches(more, head, self.pcap_header, self.stats, self.name)
+        return pcapng_batches(more, head, self._pcapng_order, self.stats, self.secrets, self.name)
+
+    def _refill(self, head_len: int) -> Refill:
+        """Positioned reads for a regular, uncompressed file that alpnsniff opened (read
+        from its start); the stream's own reads for everything else."""
+        owned = self._owned
+        if owned is not None and self.compression is None and owned is self._stream:
+            try:
+                fd = owned.fileno()
+                regular = stat.S_ISREG(os.fstat(fd).st_mode)
+            except (OSError, ValueError):
+                regular = False
+            if regular:
+                return FileRefill(fd, head_len, self.name, self.stats)
+        return stream_refill(self._read)
+
+    def packets(self) -> Iterator[tuple[int, int, bytes]]:
+        """``(ts_ns, linktype, data)`` per packet, in file order: :meth:`batches`, one packet
+        at a time (for a consumer that wants them so; the pipeline takes the batches). When
+        the consumer stops early, :attr:`stats` counts the packets it was given."""
+        return self._one_by_one(self.batches())
+
+    def _one_by_one(self, batches: Iterator[PacketBatch]) -> Iterator[tuple[int, int, bytes]]:
+        stats = self.stats
+        left = left_bytes = 0  # of the batch being handed out
+        try:
+            for batch in batches:
+                left = len(batch)
+                left_bytes = sum(batch.lengths)
+                for packet in batch.packets():
+                    left -= 1
+                    left_bytes -= len(packet[2])
+                    yield packet
+        finally:
+            if left:  # stopped inside a batch: the reader counted all of it
+                close = getattr(batches, "close", None)
+                if close is not None:
+                    close()  # (its own count is final once it is closed)
+                stats.packets -= left
+                stats.bytes -= left_bytes
 
     def close(self) -> None:
         """Close the decompressor and the file that :func:`open_capture` opened."""

@@ -6,6 +6,7 @@ Every limit is a named constant with its reason; a record that breaks one stops 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -34,6 +35,10 @@ CHUNK_SIZE = 1024 * 1024
 
 # A function that returns up to n more bytes of the (decompressed) capture, b"" at the end.
 ReadFn = Callable[[int], bytes]
+# (tail, need) -> the unparsed tail plus more of the capture, at least ``need`` bytes in all
+# unless the capture ends first; ``tail`` itself (the same object) at the end. What the
+# record loops call at the end of each chunk.
+Refill = Callable[[bytes, int], bytes]
 
 
 @dataclass(slots=True)
@@ -79,3 +84,39 @@ def refill(read: ReadFn, tail: bytes, need: int) -> bytes:
         if have >= need:
             break
     return tail if len(parts) == 1 else b"".join(parts)
+
+
+def stream_refill(read: ReadFn) -> Refill:
+    """The refill of a stream (a pipe, a decompressor, a file object given by the caller)."""
+
+    def more(tail: bytes, need: int) -> bytes:
+        return refill(read, tail, need)
+
+    return more
+
+
+class FileRefill:
+    """The refill of a regular file alpnsniff opened: each chunk is read at its offset with
+    ``os.pread``, starting again at the unparsed tail, so the chunk arrives whole in one copy
+    (a stream's refill reads a fresh chunk and joins the tail to it: a second copy of the
+    whole file, measured at ~0.25 s on the 818 MB benchmark file). A read error ends the
+    capture, recorded in ``stats.error`` as for a stream."""
+
+    def __init__(self, fd: int, offset: int, name: str, stats: CaptureStats) -> None:
+        self.fd = fd
+        self.offset = offset  # file offset just past the bytes handed out so far
+        self.name = name
+        self.stats = stats
+
+    def __call__(self, tail: bytes, need: int) -> bytes:
+        start = self.offset - len(tail)
+        try:
+            chunk = os.pread(self.fd, max(CHUNK_SIZE, need), start)
+        except OSError as exc:
+            if self.stats.error is None:
+                self.stats.error = f"{self.name}: read error, stopped there: {exc}"
+            return tail
+        if len(chunk) <= len(tail):
+            return tail
+        self.offset = start + len(chunk)
+        return chunk

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hmac as _hmac
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import ClassVar, Final, Protocol
 
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM, AESGCM, ChaCha20Poly1305
 
@@ -50,7 +50,7 @@ class DecryptFailed(Malformed):
     which record or packet, never the keys.
     """
 
-    reason = "decrypt-failed"
+    reason: ClassVar[str] = "decrypt-failed"
 
 
 class Aead(Protocol):
@@ -171,7 +171,8 @@ class TrafficKeys:
     def __repr__(self) -> str:
         return f"TrafficKeys({self.suite.name}, key and iv hidden)"
 
-    __str__ = __repr__
+    def __str__(self) -> str:
+        return self.__repr__()
 
     def nonce(self, seq: int) -> bytes:
         """RFC 8446 §5.3 / RFC 9001 §5.3: the iv XOR the 64-bit sequence (packet) number."""

@@ -53,7 +53,7 @@ _SKIP_CHUNK: Final = 64 * 1024
 #: Client randoms (sessions) kept. Each costs ~400 bytes with its secrets, so the cap bounds
 #: a key log's memory near 400 MB; a browser's key log of a busy week is ~100,000 sessions.
 #: Sessions past it are counted (``sessions_over_limit``), not stored.
-MAX_SESSIONS: Final = 1_000_000
+MAX_SESSIONS = 1_000_000  # not Final: the tests lower it
 
 #: Error texts kept (every malformed line is counted; only the first ones are described).
 MAX_ERROR_MESSAGES: Final = 100
@@ -111,7 +111,8 @@ class SessionSecrets:
         # The client random is public (it travels in the ClientHello); secrets are not.
         return f"SessionSecrets(client_random={self.client_random.hex()}, labels={self.labels})"
 
-    __str__ = __repr__
+    def __str__(self) -> str:
+        return self.__repr__()
 
 
 class KeyLog:
@@ -276,4 +277,5 @@ class KeyLog:
             f"malformed={c['malformed']}, unknown_label={c['unknown_label']})"
         )
 
-    __str__ = __repr__
+    def __str__(self) -> str:
+        return self.__repr__()

@@ -94,7 +94,8 @@ class HandshakePacketKeys:
     def __repr__(self) -> str:
         return f"HandshakePacketKeys({self.traffic.suite.name}, keys hidden)"
 
-    __str__ = __repr__
+    def __str__(self) -> str:
+        return self.__repr__()
 
     def mask(self, sample: bytes) -> bytes:
         """The 5-byte header protection mask for a 16-byte sample (RFC 9001 §5.4.3-5.4.4)."""

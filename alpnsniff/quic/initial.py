@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac as _hmac
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, CipherContext, algorithms, modes
@@ -38,7 +39,7 @@ HASH_LENGTH = 32  # SHA-256
 class DecryptError(Malformed):
     """The AEAD tag did not verify: wrong keys (not the DCID we think) or damaged bytes."""
 
-    reason = "quic-decrypt-failed"
+    reason: ClassVar[str] = "quic-decrypt-failed"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)

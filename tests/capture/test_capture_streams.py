@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import os
 import struct
 import subprocess
 import sys
@@ -25,10 +24,10 @@ from capture_testlib import (
 )
 
 from alpnsniff.capture import CHUNK_SIZE, open_capture
+from tests.conftest import subprocess_env
 
 pytestmark = [needs_shared, pytest.mark.shared]
 
-REPO = Path(__file__).resolve().parents[2]
 REAL = REALCAP / "chromium_nginx_h2_veth1500.pcap"
 SITES = CORPUS / "nDPI__sites.pcapng"
 
@@ -48,7 +47,7 @@ def expected_line(path: Path, fmt: str, compression: str | None) -> str:
 
 
 def run_reader(stdin: IO[bytes] | None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = subprocess_env()
     return subprocess.run(
         [sys.executable, "-c", READER],
         stdin=stdin,
@@ -81,7 +80,7 @@ def test_stdin_from_a_pipe(path: Path, fmt: str, compress: bool) -> None:
 
 def test_stdin_not_a_capture_is_one_line() -> None:
     with subprocess.Popen(["echo", "hello"], stdout=subprocess.PIPE) as producer:
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        env = subprocess_env()
         code = (
             "from alpnsniff.capture import open_capture\n"
             "from alpnsniff.errors import CaptureError\n"

@@ -20,7 +20,7 @@ from alpnsniff.parallel import analyze_parallel
 from alpnsniff.pipeline import Dissector, analyze_file, dissect
 from alpnsniff.quic.initial import initial_keys, open_initial
 from alpnsniff.quic.packets import LongHeaderPacket, split_datagram
-from tests.conftest import shared_file
+from tests.conftest import pure_python_only, shared_file
 from tests.quic.quic_build import protect_initial
 
 CAPTURES = Path(__file__).resolve().parents[2] / "captures"
@@ -148,6 +148,7 @@ def test_an_exception_while_flows_leave_at_the_end_is_counted(
     monkeypatch.setattr(TcpFlow, "abandon", abandon)
 
 
+@pure_python_only
 def test_a_packet_that_raises_leaves_no_decoder_counts(monkeypatch: pytest.MonkeyPatch) -> None:
     real = frames("openssl_tls12_vxlan.pcap")[:2]
     decode = PacketDecoder.decode
@@ -166,6 +167,7 @@ def test_a_packet_that_raises_leaves_no_decoder_counts(monkeypatch: pytest.Monke
     assert dict(d.decoder_stats) == {"bridged-ethernet": 1, "tunnel-fallback:vxlan": 1}
 
 
+@pure_python_only
 def test_parallel_run_counts_a_decoder_exception_once(monkeypatch: pytest.MonkeyPatch) -> None:
     path = CAPTURES / "openssl_tls12_vxlan.pcap"
     first = frames(path.name)[0][2]

@@ -16,6 +16,7 @@ from alpnsniff.flows.table import IDLE_TIMEOUT_NS, SWEEP_INTERVAL_NS, reverse_ke
 from alpnsniff.net.decode import PacketDecoder
 from alpnsniff.pipeline import Dissector, dissect
 from alpnsniff.records import Selection
+from tests.conftest import pure_python_only
 
 CAPTURES = Path(__file__).resolve().parents[2] / "captures"
 ETH_IP = 14
@@ -128,6 +129,7 @@ def test_undecryptable_quic_initials_leave_the_table_at_once() -> None:
     assert [(r.transport, r.selection) for r in records] == [("quic", Selection.ENCRYPTED)]
 
 
+@pure_python_only
 def test_a_packet_that_raises_is_counted_and_the_run_goes_on(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -7,7 +7,7 @@ from types import TracebackType
 
 from keyscap import CAPTURES
 
-from alpnsniff.capture import CaptureStats, Source, open_capture
+from alpnsniff.capture import CaptureStats, PacketBatch, Source, open_capture
 from alpnsniff.keys.keylog import DSB_TLS_KEY_LOG, KeyLog
 from alpnsniff.keys.store import KeyStore
 
@@ -23,6 +23,9 @@ class FakeSource:
         self.stats = CaptureStats()
         self.secrets: list[tuple[int, bytes]] = []
         self.carries_secrets = carries_secrets
+
+    def batches(self) -> Iterator[PacketBatch]:
+        return iter(())
 
     def packets(self) -> Iterator[tuple[int, int, bytes]]:
         return iter(())

@@ -18,9 +18,7 @@ from alpnsniff.net.tcp import (
 
 def _segments(stream: bytes, cuts: list[int], start: int) -> list[tuple[int, bytes]]:
     bounds = sorted({0, len(stream), *(c % (len(stream) + 1) for c in cuts)})
-    return [
-        ((start + a) & SEQ_MASK, stream[a:b]) for a, b in itertools.pairwise(bounds)
-    ]
+    return [((start + a) & SEQ_MASK, stream[a:b]) for a, b in itertools.pairwise(bounds)]
 
 
 def test_in_order_segments_are_passed_through() -> None:

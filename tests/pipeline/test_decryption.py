@@ -119,7 +119,9 @@ def test_cli_keylog_and_no_secret_in_any_output(
     bad = tmp_path / "k.keys"
     bad.write_text(keys.read_text() + "CLIENT_RANDOM zz not-hex\n")
     stats = tmp_path / "s.json"
-    status = main(["read", str(path), "--keylog", str(bad), "--format", "ndjson", "--stats", str(stats)])
+    status = main(
+        ["read", str(path), "--keylog", str(bad), "--format", "ndjson", "--stats", str(stats)]
+    )
     out, err = capsys.readouterr()
     assert status == 0
     row = json.loads(out.splitlines()[0])

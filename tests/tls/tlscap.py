@@ -25,7 +25,6 @@ PCAPS = CORPUS / "pcaps"
 TRUTH = CORPUS / "truth"
 
 
-
 def realcap(name: str) -> Path:
     path = REALCAP / name
     if not path.is_file():
