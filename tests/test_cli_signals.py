@@ -139,7 +139,17 @@ def test_sigint_stops_a_parallel_run_at_one_packet(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )  # fmt: skip
-    time.sleep(1.0)
+    # once the worker is forked both processes are reading (the compiled build reads the
+    # 600,000 packets in about a second, so a fixed delay could come after the end)
+    children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children")
+    if not children.exists():
+        proc.kill()
+        proc.communicate()
+        pytest.skip("this kernel does not list a process's children (/proc/PID/task/TID/children)")
+    deadline = time.monotonic() + 60
+    while not children.read_text().split() and time.monotonic() < deadline:
+        time.sleep(0.005)
+    time.sleep(0.15)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err

@@ -142,6 +142,7 @@ def pcapng_batches(
     and high word, leaving one multiplication and one addition per packet.
     """
     st = _STRUCTS[order]
+    little = order == "<"
     head28 = st.head28.unpack_from
     u32 = st.u32.unpack_from
     ifaces: list[tuple[int, int, int, int, int]] = []
@@ -175,7 +176,44 @@ def pcapng_batches(
             linktypes = batch.linktypes
             while pos + 12 <= end:
                 if pos + 28 <= end:
-                    btype, blen, ifid, tsh, tsl, caplen = head28(buf, pos)
+                    # the six 32-bit fields byte by byte: native integer operations once
+                    # compiled, where head28 builds a tuple of six objects (kept for the rest)
+                    if little:
+                        btype = (
+                            buf[pos] | buf[pos + 1] << 8 | buf[pos + 2] << 16 | buf[pos + 3] << 24
+                        )
+                        blen = (
+                            buf[pos + 4]
+                            | buf[pos + 5] << 8
+                            | buf[pos + 6] << 16
+                            | buf[pos + 7] << 24
+                        )
+                        ifid = (
+                            buf[pos + 8]
+                            | buf[pos + 9] << 8
+                            | buf[pos + 10] << 16
+                            | buf[pos + 11] << 24
+                        )
+                        tsh = (
+                            buf[pos + 12]
+                            | buf[pos + 13] << 8
+                            | buf[pos + 14] << 16
+                            | buf[pos + 15] << 24
+                        )
+                        tsl = (
+                            buf[pos + 16]
+                            | buf[pos + 17] << 8
+                            | buf[pos + 18] << 16
+                            | buf[pos + 19] << 24
+                        )
+                        caplen = (
+                            buf[pos + 20]
+                            | buf[pos + 21] << 8
+                            | buf[pos + 22] << 16
+                            | buf[pos + 23] << 24
+                        )
+                    else:
+                        btype, blen, ifid, tsh, tsl, caplen = head28(buf, pos)
                 else:  # only a short block can still be complete here; fields unused then
                     btype, blen = st.u32x2.unpack_from(buf, pos)
                     ifid = tsh = tsl = caplen = 0
@@ -186,7 +224,8 @@ def pcapng_batches(
                         if starts:
                             yield batch
                         return
-                    st = _STRUCTS["<" if bom == _BOM_LE else ">"]
+                    little = bom == _BOM_LE
+                    st = _STRUCTS["<" if little else ">"]
                     head28 = st.head28.unpack_from
                     u32 = st.u32.unpack_from
                     blen = u32(buf, pos + 4)[0]

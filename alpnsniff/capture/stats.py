@@ -46,14 +46,15 @@ class CaptureStats:
     """Counts kept while a capture is read.
 
     The packet and byte counts are brought up to date at each chunk boundary (every ~1 MiB)
-    and when the packet iterator ends or is closed, not after every packet (that would cost
+    and when the batch iterator ends or is closed, not after every packet (that would cost
     the hot loop two attribute stores per packet).
     """
 
     packets: int = 0
-    """Packets yielded."""
+    """Packets handed on (a batch's packets count once the batch is handed on; ``packets()``
+    takes back those of a batch its consumer did not take)."""
     bytes: int = 0
-    """Captured bytes yielded (sum of the caplens)."""
+    """Captured bytes of those packets (sum of the caplens)."""
     truncated_records: int = 0
     """1 if the last record was cut short by the end of the file (counted, not raised)."""
     corrupt_records: int = 0
