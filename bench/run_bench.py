@@ -244,7 +244,8 @@ def main() -> int:
     stats_path = out_dir / "alpnsniff.stats.json"
 
     def alpnsniff_cmd(capture: Path, jobs: str, out: Path, stats_out: Path) -> list[str]:
-        return [sys.executable, "-m", "alpnsniff.cli", "read", str(capture), "--format",
+        # -P: the working directory (the repo, often) must not shadow the build on PYTHONPATH
+        return [sys.executable, "-P", "-m", "alpnsniff.cli", "read", str(capture), "--format",
                 "ndjson", "-o", str(out), "--quiet", "--progress", "never", "--stats",
                 str(stats_out), "--jobs", jobs]  # fmt: skip
 

@@ -28,16 +28,23 @@ _ISO_SECONDS = "%Y-%m-%dT%H:%M:%S"
 # datetime's range, years 1 to 9999, in seconds since the epoch: in it time.gmtime gives the
 # same fields as datetime (one proleptic Gregorian calendar, no leap seconds), faster.
 _DATETIME_SECONDS = range(-62_135_596_800, 253_402_300_800)
+# the last second iso_ts wrote, and its text
+_last_second: list[Any] = [None, ""]
 
 
 def iso_ts(ts_ns: int) -> str:
     """Nanosecond UTC timestamp as ISO 8601 with 9 fraction digits and a Z."""
     seconds, nanos = divmod(ts_ns, 1_000_000_000)
+    if seconds == _last_second[0]:  # records come in time order: mostly the same second
+        return f"{_last_second[1]}.{nanos:09d}Z"
     if seconds in _DATETIME_SECONDS:
         try:
-            return f"{strftime(_ISO_SECONDS, gmtime(seconds))}.{nanos:09d}Z"
+            text = strftime(_ISO_SECONDS, gmtime(seconds))
         except (OverflowError, OSError):  # a platform's gmtime that cannot: datetime decides
             pass
+        else:
+            _last_second[:] = [seconds, text]
+            return f"{text}.{nanos:09d}Z"
     # datetime raises ValueError out of its range, as it always did here
     return f"{datetime.fromtimestamp(seconds, UTC).strftime(_ISO_SECONDS)}.{nanos:09d}Z"
 

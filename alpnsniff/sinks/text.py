@@ -17,10 +17,11 @@ class NdjsonWriter:
 
     def __init__(self, out: TextIO) -> None:
         self.out = out
+        # one encoder for the run: json.dumps with these options builds a new one each call
+        self._encode = json.JSONEncoder(ensure_ascii=True, separators=(",", ":")).encode
 
     def write(self, row: dict[str, Any]) -> None:
-        self.out.write(json.dumps(row, ensure_ascii=True, separators=(",", ":")))
-        self.out.write("\n")
+        self.out.write(self._encode(row) + "\n")
 
     def close(self) -> None:
         self.out.flush()

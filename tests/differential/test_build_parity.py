@@ -34,7 +34,7 @@ def _run(tree: Path, files: list[Path], keylogs: list[Path], out: Path) -> tuple
     """One build's run over every capture: (exit status, stderr); its rows and counts go to
     ``out``.ndjson and ``out``.stats.json."""
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    command = [sys.executable, "-m", "alpnsniff.cli", "read", "-T", "ndjson", "-q"]
+    command = [sys.executable, "-P", "-m", "alpnsniff.cli", "read", "-T", "ndjson", "-q"]
     command += ["-o", f"{out}.ndjson", "--stats", f"{out}.stats.json", "--jobs", "1"]
     for keylog in keylogs:
         command += ["--keylog", str(keylog)]
