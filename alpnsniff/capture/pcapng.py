@@ -243,8 +243,12 @@ def pcapng_batches(
                         return
                     need = blen
                     break
-                if u32(buf, nxt - 4)[0] != blen:
-                    trailing = u32(buf, nxt - 4)[0]
+                t = nxt - 4
+                if little:
+                    trailing = buf[t] | buf[t + 1] << 8 | buf[t + 2] << 16 | buf[t + 3] << 24
+                else:
+                    trailing = buf[t] << 24 | buf[t + 1] << 16 | buf[t + 2] << 8 | buf[t + 3]
+                if trailing != blen:
                     stop(btype, base + pos, f"trailing block length {trailing} != {blen}")
                     if starts:
                         yield batch
