@@ -41,7 +41,7 @@ def _why_not_compiled(forced: bool) -> str | None:
     """None when a compiled build can be attempted, else the reason it cannot."""
     if not forced and any(arg in ("editable_wheel", "develop") for arg in sys.argv):
         return "an editable install stays pure Python (set ALPNSNIFF_COMPILE=1 to compile)"
-    compiler = shlex.split(sysconfig.get_config_var("CC") or "cc")[:1]
+    compiler = shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")[:1]
     if not compiler or shutil.which(compiler[0]) is None:
         return f"no C compiler ({' '.join(compiler) or 'cc'}) on PATH (Debian: apt install gcc)"
     include = Path(sysconfig.get_paths()["include"])
