@@ -4,7 +4,8 @@
                                  [--rounds 3] [--keylog F.keys]
 
 The other revision is checked out into a temporary git worktree and run from there
-(``PYTHONPATH``), so both use the same Python and packages. Each round runs every (revision,
+(``PYTHONPATH``), so both use the same Python and packages. Both run as pure Python source
+(each tree is its own working directory); the compiled build is timed by ``run_bench.py``. Each round runs every (revision,
 jobs) pair once, alternating, so that the machine's drift during the run hits both alike;
 the fastest wall time of each pair is reported, with the ratio and whether the two gave the
 same ndjson records (sorted). Without ``--file`` the benchmark capture is generated
