@@ -31,6 +31,7 @@ from .errors import CaptureError
 from .sinks.output import AtomicOutput, OutputError, guarded, same_file
 
 if TYPE_CHECKING:  # (imported when a run starts: a refused run or --help stays quick)
+    from .capture import Source
     from .pipeline import Batches, FrameFilter, RunResult
     from .records import Handshake
 
@@ -72,7 +73,29 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _read_arguments(read)
+    live = sub.add_parser(
+        "live",
+        help="capture from a network interface (a span port) through a TPACKET_V3 ring",
+        description="Capture from an interface and report every TLS and QUIC handshake's ALPN "
+        "offer and selection as it completes (Linux; needs CAP_NET_RAW).",
+    )
+    _live_arguments(live)
     return parser
+
+
+def _live_arguments(live: argparse.ArgumentParser) -> None:
+    live.add_argument(
+        "-i", "--interface", required=True, metavar="IFACE", help="the interface to capture on"
+    )
+    live.add_argument(
+        "--duration", type=float, metavar="SECONDS", help="stop after this many seconds"
+    )
+    live.add_argument("--count", type=int, metavar="N", help="stop after N packets")
+    live.add_argument(
+        "--no-promiscuous", action="store_true", help="do not put the interface in promiscuous mode"
+    )
+    _output_arguments(live)
+    live.set_defaults(files=[], read_files=[], progress="never", jobs="1")
 
 
 def _read_arguments(read: argparse.ArgumentParser) -> None:
@@ -91,6 +114,24 @@ def _read_arguments(read: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="a capture file to read, as with tshark/tcpdump (repeatable; read before FILEs)",
     )
+    _output_arguments(read)
+    read.add_argument(
+        "--progress",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="progress bar on stderr (auto: for large files when stderr is a terminal)",
+    )
+    read.add_argument(
+        "-j",
+        "--jobs",
+        default="auto",
+        type=_jobs,
+        help="processes per file: N, or auto (all cores for files over 64 MB, else 1)",
+    )
+
+
+def _output_arguments(read: argparse.ArgumentParser) -> None:
+    """The options ``read`` and ``live`` share: formats, outputs, filters, keys, counts."""
     read.add_argument(
         "-T",
         "--format",
@@ -154,12 +195,6 @@ def _read_arguments(read: argparse.ArgumentParser) -> None:
         help="count ClientHellos that carry ECH in the offer shares (left out by default)",
     )
     read.add_argument(
-        "--progress",
-        choices=("auto", "always", "never"),
-        default="auto",
-        help="progress bar on stderr (auto: for large files when stderr is a terminal)",
-    )
-    read.add_argument(
         "--keylog",
         action="append",
         default=[],
@@ -173,13 +208,6 @@ def _read_arguments(read: argparse.ArgumentParser) -> None:
         "--stats",
         metavar="FILE",
         help="write every count of the run (packets, skips by reason, evictions) as JSON",
-    )
-    read.add_argument(
-        "-j",
-        "--jobs",
-        default="auto",
-        type=_jobs,
-        help="processes per file: N, or auto (all cores for files over 64 MB, else 1)",
     )
 
 
@@ -407,7 +435,7 @@ def _check_paths(args: argparse.Namespace) -> str | None:
     outputs = [(f"-o {p}", p) for p in [args.output] if p and p != "-"]
     if args.stats:
         outputs.append((f"--stats {args.stats}", args.stats))
-    readers = [(f"input {p}", p) for p in args.files if p != "-"]
+    readers = [(f"input {p}", p) for p in args.files if p != "-" and args.command == "read"]
     readers += [(f"key log {p}", p) for p in args.keylog]
     for i, (label, path) in enumerate(outputs):
         for other_label, other in readers + outputs[i + 1 :]:
@@ -416,11 +444,28 @@ def _check_paths(args: argparse.Namespace) -> str | None:
     return None
 
 
+def cmd_live(args: argparse.Namespace) -> int:
+    args.files = [args.interface]
+    if args.count is not None and args.count <= 0:
+        _error("--count must be a positive number of packets")
+        return 2
+    if args.duration is not None and args.duration <= 0:
+        _error("--duration must be a positive number of seconds")
+        return 2
+    return _run_command(args)
+
+
 def cmd_read(args: argparse.Namespace) -> int:
     args.files = args.read_files + args.files
     if not args.files:
         _error("no capture given: name FILE, -r FILE or - for stdin")
         return 2
+    return _run_command(args)
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    """What ``read`` and ``live`` share once their inputs are named: the outputs made,
+    checked and committed atomically, the filters, the signals."""
     if args.format == "parquet" and (not args.output or args.output == "-"):
         _error("--format parquet needs -o FILE")
         return 2
@@ -488,6 +533,7 @@ def _read_all(
     keep: Callable[[Handshake], bool] | None,
 ) -> int:
     from .capture import open_capture
+    from .capture.batch import first_packets
     from .keys.keylog import KeyLog
     from .parallel import ParallelStop, analyze_parallel, auto_jobs
     from .pipeline import CaptureRun
@@ -528,17 +574,20 @@ def _read_all(
             if keep is None or keep(h):
                 summary.add(h)
                 rows.add(name, h)
+                if live:  # as each record completes, not when a buffer fills
+                    out.flush()
             else:
                 dropped += 1
         return dropped
 
     rows = _Rows(args.format, out, out_file)
+    live = args.command == "live"
     for name in args.files:
         if signals.signum:
             break
         try:
             with signals.reading():
-                source = open_capture(name)
+                source = _open_live(args, name, signals) if live else open_capture(name)
         except CaptureError as err:
             _error(str(err))
             status = 2
@@ -580,16 +629,24 @@ def _read_all(
                 signals.on_signal = None
             filtered_out += take(name, result.handshakes)
         else:
-            # a regular file's reads do not block: the stream is looked at every few thousand
-            # packets; a pipe's (stdin, a FIFO) can: a signal must reach the waiting read
-            blocking = name == "-" or not os.path.isfile(name)
+            # a regular file's reads do not block: the stream is looked at between batches;
+            # a pipe's (stdin, a FIFO) can: a signal must reach the waiting read. A live ring
+            # polls with a timeout and looks at the signal itself (then hands on what it holds)
+            blocking = not live and (name == "-" or not os.path.isfile(name))
+            count = args.count if live else None
 
             def watch(
                 batches: Batches,
                 progress: Callable[..., Batches] | None = progress,
                 blocking: bool = blocking,
+                count: int | None = count,
             ) -> Batches:
-                batches = signals.batches(batches) if blocking else signals.between_batches(batches)
+                if blocking:
+                    batches = signals.batches(batches)
+                elif not live:  # (the ring stops itself, and hands on the block still open)
+                    batches = signals.between_batches(batches)
+                if count is not None:
+                    batches = first_packets(batches, count)
                 return batches if progress is None else progress(batches)
 
             with source:
@@ -601,6 +658,8 @@ def _read_all(
                     status = 2
                     continue
                 result = run.result([])
+                if live:
+                    _add_kernel_counts(source, result.stats)
         stats.update(result.stats)
         rows.stats_by_capture[name] = result.stats
         if result.errors:
@@ -632,6 +691,27 @@ def _read_all(
     return status
 
 
+def _open_live(args: argparse.Namespace, interface: str, signals: _Signals) -> Source:
+    """The ring on ``interface``, stopping at a signal or when ``--duration`` is over."""
+    import time
+
+    from .capture.ring import RingSource
+
+    deadline = None if args.duration is None else time.monotonic() + args.duration
+
+    def should_stop() -> bool:
+        return bool(signals.signum) or (deadline is not None and time.monotonic() >= deadline)
+
+    return RingSource(interface, promiscuous=not args.no_promiscuous, should_stop=should_stop)
+
+
+def _add_kernel_counts(source: Source, stats: Counter[str]) -> None:
+    """What the kernel counted for a live source: packets it gave the ring, and those it
+    dropped because the ring was full (``kernel_packets`` includes those)."""
+    for name in ("kernel_packets", "kernel_drops", "kernel_freezes"):
+        stats[name] = getattr(source, name, 0)
+
+
 def _discard(outputs: list[AtomicOutput]) -> None:
     for output in outputs:
         output.discard()
@@ -658,6 +738,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "read":
             return cmd_read(args)
+        if args.command == "live":
+            return cmd_live(args)
         return 2
     except KeyboardInterrupt:
         return 130

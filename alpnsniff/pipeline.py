@@ -141,6 +141,9 @@ class Dissector:
         keep = self.frame_filter
         try:
             for batch in batches:
+                if batch.now_ns:  # a live source's clock: flows idle by then leave
+                    self.frame = frame
+                    yield from self.tick(batch.now_ns)
                 if keep is not None:
                     _drop_filtered(batch, keep)
                 buf = batch.buf

@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# the two-namespace lab's fixtures (veth_pair), for the live tests
+pytest_plugins = ["tests.netns_lab"]
 
 
 def _installed_site() -> Path | None:

@@ -29,13 +29,17 @@ class PacketBatch:
     """Packet ``i`` is ``buf[starts[i] : starts[i] + lengths[i]]``, captured at ``stamps[i]``
     (integer nanoseconds since the Unix epoch, UTC), of link type ``linktypes[i]``
     (a LINKTYPE_* value, or :data:`FILTERED_OUT`). The four lists have one entry per packet,
-    in capture order."""
+    in capture order. ``now_ns``, when not 0, is the time the run has come to (a live source's
+    clock), and the batch may hold no packet at all."""
 
     buf: bytes
     starts: list[int] = field(default_factory=list)
     lengths: list[int] = field(default_factory=list)
     stamps: list[int] = field(default_factory=list)
     linktypes: list[int] = field(default_factory=list)
+    # a live source's clock (ns since the epoch) when it handed the batch on, 0 for a file:
+    # a quiet link hands on empty batches with it, so that idle flows leave by time
+    now_ns: int = 0
 
     def __len__(self) -> int:
         return len(self.starts)

@@ -187,3 +187,29 @@ def test_any_source_of_batches_feeds_the_run(block: int) -> None:
     from_file = analyze_file(REAL)
     assert records == from_file.handshakes and len(records) > 0
     assert run.result(records).stats == from_file.stats
+
+
+def test_a_quiet_link_lets_idle_flows_leave_by_time() -> None:
+    """A live source's empty batch carries its clock: a ClientHello whose answer never came
+    leaves as ``unseen`` once the flow is idle for the timeout, without another packet."""
+    from alpnsniff.pipeline import Dissector
+    from alpnsniff.records import Selection
+
+    packets = packets_of(REAL)
+    first = analyze_file(REAL).handshakes[0]
+    upto = packets[: first.frame]  # up to and with the first ClientHello, no answer
+    asked: list[str] = []
+
+    def batches() -> Iterator[PacketBatch]:
+        yield batch_of(upto)
+        asked.append("quiet")
+        yield PacketBatch(b"", now_ns=upto[-1][0] + 121 * 1_000_000_000)
+        asked.append("more")  # a live source would block here until the next packet
+        yield batch_of(packets[first.frame :])
+
+    seen = []
+    for h in Dissector().run_batches(batches()):
+        seen.append((list(asked), h.frame, h.selection))
+    assert (["quiet"], first.frame, Selection.UNSEEN) in seen
+    # the same packets without the quiet batch: that record waits for its answer
+    assert first.selection is not Selection.UNSEEN
