@@ -100,11 +100,11 @@ def start_tls_server(server_ns: str, tmp_path: Path) -> subprocess.Popen[bytes]:
     return server
 
 
-def tls_handshake(client_ns: str) -> bytes:
+def tls_handshake(client_ns: str, host: str = SERVER_IP) -> bytes:
     """One openssl s_client handshake offering h2 and http/1.1; its output."""
     done = subprocess.run(
         ["ip", "netns", "exec", client_ns, "openssl", "s_client", "-connect",
-         f"{SERVER_IP}:{PORT}", "-alpn", "h2,http/1.1", "-tls1_2", "-servername", "ring.test"],
+         f"{host}:{PORT}", "-alpn", "h2,http/1.1", "-tls1_2", "-servername", "ring.test"],
         input=b"", capture_output=True, timeout=30, check=False,
     )  # fmt: skip
     assert b"ALPN protocol: h2" in done.stdout, done.stdout[-2000:]

@@ -20,10 +20,10 @@ from tests.test_cli_signals import INTERRUPTED
 ROW = {"alpn_offered": ["h2", "http/1.1"], "alpn_selected": "h2", "selection": "visible"}
 
 
-def _alpnsniff_in(namespace: str, *args: str) -> list[str]:
+def _alpnsniff_in(namespace: str, *args: str, interface: str = "vc") -> list[str]:
     if ALPNSNIFF is None:
         pytest.skip("the alpnsniff command is not installed (pip install .)")
-    return ["ip", "netns", "exec", namespace, ALPNSNIFF, "live", "-i", "vc", *args]
+    return ["ip", "netns", "exec", namespace, ALPNSNIFF, "live", "-i", interface, *args]
 
 
 def _wait_until_capturing(proc: subprocess.Popen[bytes], stats_path: Path) -> None:
@@ -120,3 +120,27 @@ def test_count_stops_after_that_many_packets(veth_pair: tuple[str, str], tmp_pat
         s_server.wait()
     assert proc.returncode == 0, err
     assert json.loads(stats.read_text())["packets"] == 5
+
+
+def test_loopback_frames_are_read_as_ethernet(veth_pair: tuple[str, str], tmp_path: Path) -> None:
+    # lo's frames carry a zeroed Ethernet header (ARPHRD_LOOPBACK): the server and the client
+    # in one namespace, the capture on its loopback
+    client, _server = veth_pair
+    out, stats = tmp_path / "lo.ndjson", tmp_path / "stats.json"
+    s_server = start_tls_server(client, tmp_path)
+    try:
+        proc = subprocess.Popen(
+            _alpnsniff_in(client, "--duration", "3", "-T", "ndjson", "-o", str(out),
+                          "--stats", str(stats), "-q", interface="lo"),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        _wait_until_capturing(proc, stats)
+        tls_handshake(client, host="127.0.0.1")
+        _, err = proc.communicate(timeout=30)
+    finally:
+        s_server.kill()
+        s_server.wait()
+    assert proc.returncode == 0, err
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [{k: r[k] for k in ROW} for r in rows] == [ROW]
+    assert rows[0]["client_ip"] == rows[0]["server_ip"] == "127.0.0.1"

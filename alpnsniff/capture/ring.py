@@ -25,6 +25,7 @@ import socket
 import struct
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from types import TracebackType
 
 from ..errors import CaptureError
@@ -42,6 +43,11 @@ ETH_P_ALL = 0x0003
 TP_STATUS_KERNEL = 0
 TP_STATUS_USER = 1
 LINKTYPE_ETHERNET = 1
+LINKTYPE_RAW = 101
+# The interface's hardware type (ARPHRD_*, /sys/class/net/IFACE/type) -> the link type of the
+# frames a packet socket reads on it: Ethernet (and loopback, which gets a zeroed Ethernet
+# header), or none at all (tun, WireGuard: the frame starts with IP).
+_LINKTYPE_OF_ARPHRD = {1: LINKTYPE_ETHERNET, 772: LINKTYPE_ETHERNET, 65534: LINKTYPE_RAW}
 
 # The ring: 64 blocks of 1 MiB (a burst of 64 MiB before the kernel drops), as the issue's
 # probe found default buffers lose bursts. Frames are at most this big (a jumbo frame fits).
@@ -53,6 +59,22 @@ TIMEOUT_MS = 100
 _BLOCK_HEADER = struct.Struct("=IIIIIQ")  # version, offset_to_priv, status, num_pkts, first, len
 _PACKET_HEADER = struct.Struct("=IIIIIIHH")  # next, sec, nsec, snaplen, len, status, mac, net
 _STATS_V3 = struct.Struct("=III")  # tp_packets, tp_drops, tp_freeze_q_cnt
+
+
+def _linktype_of(interface: str) -> int:
+    """The link type of ``interface``'s frames, from its hardware type."""
+    if not interface or "/" in interface or interface in (".", ".."):
+        raise CaptureError(f"{interface!r}: no such interface")
+    try:
+        arphrd = int(Path("/sys/class/net", interface, "type").read_text(encoding="ascii"))
+    except FileNotFoundError:
+        raise CaptureError(f"{interface}: no such interface") from None
+    except (OSError, ValueError) as exc:
+        raise CaptureError(f"{interface}: cannot read its hardware type: {exc}") from None
+    linktype = _LINKTYPE_OF_ARPHRD.get(arphrd)
+    if linktype is None:
+        raise CaptureError(f"{interface}: hardware type {arphrd} is not supported for capture yet")
+    return linktype
 
 
 class RingSource:
@@ -76,8 +98,9 @@ class RingSource:
         should_stop: Callable[[], bool] = lambda: False,
     ) -> None:
         self.name = interface
+        self.linktype = _linktype_of(interface)
         self.stats = CaptureStats()
-        self.stats.interfaces.append((LINKTYPE_ETHERNET, 1_000_000_000))
+        self.stats.interfaces.append((self.linktype, 1_000_000_000))
         self.secrets: list[tuple[int, bytes]] = []
         self.kernel_packets = 0
         self.kernel_drops = 0
@@ -152,6 +175,7 @@ class RingSource:
         poller.register(self._sock.fileno(), select.POLLIN | select.POLLERR)
         index = 0
         stats = self.stats
+        linktype = self.linktype
         drain_until = 0.0  # once stopped: the open block's retirement is awaited until then
         try:
             while True:
@@ -172,7 +196,7 @@ class RingSource:
                     if not ready and not drain_until:
                         yield PacketBatch(b"", now_ns=time.time_ns())  # the link is quiet
                     continue
-                batch = self._batch(ring[at : at + min(used, size)], num_pkts, first)
+                batch = self._batch(ring[at : at + min(used, size)], num_pkts, first, linktype)
                 ring[at + 8 : at + 12] = b"\x00\x00\x00\x00"  # the block goes back to the kernel
                 index = (index + 1) % count
                 stats.packets += len(batch)
@@ -183,7 +207,7 @@ class RingSource:
             self._read_kernel_stats()
 
     @staticmethod
-    def _batch(block: bytes, num_pkts: int, first: int) -> PacketBatch:
+    def _batch(block: bytes, num_pkts: int, first: int, linktype: int) -> PacketBatch:
         """The packets of a block's copy (its used bytes, copied once)."""
         batch = PacketBatch(block)
         pos = first
@@ -196,7 +220,7 @@ class RingSource:
             batch.starts.append(pos + mac)
             batch.lengths.append(snaplen)
             batch.stamps.append(sec * 1_000_000_000 + nsec)
-            batch.linktypes.append(LINKTYPE_ETHERNET)
+            batch.linktypes.append(linktype)
             if not nxt:
                 break
             pos += nxt
