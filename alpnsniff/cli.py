@@ -449,7 +449,7 @@ def cmd_live(args: argparse.Namespace) -> int:
     if args.count is not None and args.count <= 0:
         _error("--count must be a positive number of packets")
         return 2
-    if args.duration is not None and args.duration <= 0:
+    if args.duration is not None and not args.duration > 0:  # (nan too)
         _error("--duration must be a positive number of seconds")
         return 2
     return _run_command(args)

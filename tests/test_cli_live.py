@@ -144,3 +144,21 @@ def test_loopback_frames_are_read_as_ethernet(veth_pair: tuple[str, str], tmp_pa
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [{k: r[k] for k in ROW} for r in rows] == [ROW]
     assert rows[0]["client_ip"] == rows[0]["server_ip"] == "127.0.0.1"
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--duration", "nan", "--duration must be a positive number of seconds"),
+        ("--duration", "0", "--duration must be a positive number of seconds"),
+        ("--count", "0", "--count must be a positive number of packets"),
+    ],
+)
+def test_bad_limits_are_refused_before_capturing(option: str, value: str, message: str) -> None:
+    if ALPNSNIFF is None:
+        pytest.skip("the alpnsniff command is not installed (pip install .)")
+    done = subprocess.run(
+        [ALPNSNIFF, "live", "-i", "lo", option, value], capture_output=True, timeout=30
+    )
+    assert done.returncode == 2
+    assert done.stderr.decode().splitlines() == [f"alpnsniff: error: {message}"]
