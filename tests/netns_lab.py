@@ -25,7 +25,8 @@ def run(*args: str) -> None:
 
 @pytest.fixture
 def veth_pair() -> Iterator[tuple[str, str]]:
-    """Two namespaces joined by a veth at MTU 1500, offloads off: (client ns, server ns)."""
+    """Two namespaces joined by a veth at MTU 1500, offloads off, IPv6 off (a quiet link: only
+    the tests' own packets cross it): (client ns, server ns)."""
     if os.geteuid() != 0:
         pytest.skip("network namespaces and a packet socket need root")
     for tool in ("ip", "ethtool", "openssl", "ss"):
@@ -40,6 +41,10 @@ def veth_pair() -> Iterator[tuple[str, str]]:
         subprocess.run(["ip", "netns", "del", client], capture_output=True)
         pytest.skip(f"cannot make network namespaces here: {err.stderr.decode().strip()}")
     try:
+        for ns in (client, server):  # no IPv6: no neighbour discovery chatter on the link
+            for conf in ("all", "default"):
+                run("ip", "netns", "exec", ns, "sh", "-c",
+                    f"echo 1 > /proc/sys/net/ipv6/conf/{conf}/disable_ipv6")  # fmt: skip
         run(
             "ip",
             "link",
