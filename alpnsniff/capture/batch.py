@@ -64,6 +64,13 @@ class PacketBatch:
         )
 
 
+def fresh_batch(buf: bytes) -> tuple[PacketBatch, list[int], list[int], list[int], list[int]]:
+    """An empty batch on ``buf`` and its four lists (starts, lengths, stamps, link types),
+    for a reader's record loop to keep in locals and append to."""
+    batch = PacketBatch(buf)
+    return batch, batch.starts, batch.lengths, batch.stamps, batch.linktypes
+
+
 def batch_of(packets: Iterable[tuple[int, int, bytes]]) -> PacketBatch:
     """One batch of ``(ts_ns, linktype, data)`` packets (their bytes copied side by side)."""
     batch = PacketBatch(b"")

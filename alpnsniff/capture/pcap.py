@@ -24,7 +24,7 @@ from collections.abc import Generator
 from dataclasses import dataclass
 
 from ..errors import CaptureError
-from .batch import MAX_BATCH_PACKETS, PacketBatch
+from .batch import MAX_BATCH_PACKETS, PacketBatch, fresh_batch
 from .stats import MAX_CAPLEN, CaptureStats, Refill
 
 FILE_HEADER_LEN = 24
@@ -129,11 +129,7 @@ def pcap_batches(
             end = len(buf)
             last = end - hlen  # a record header fits at pos while pos <= last
             need = hlen
-            batch = PacketBatch(buf)
-            starts = batch.starts
-            lengths = batch.lengths
-            stamps = batch.stamps
-            linktypes = batch.linktypes
+            batch, starts, lengths, stamps, linktypes = fresh_batch(buf)
             while pos <= last:
                 if little:
                     sec = buf[pos] | buf[pos + 1] << 8 | buf[pos + 2] << 16 | buf[pos + 3] << 24
@@ -176,11 +172,7 @@ def pcap_batches(
                 linktypes.append(linktype)
                 if len(starts) >= MAX_BATCH_PACKETS:
                     yield batch
-                    batch = PacketBatch(buf)
-                    starts = batch.starts
-                    lengths = batch.lengths
-                    stamps = batch.stamps
-                    linktypes = batch.linktypes
+                    batch, starts, lengths, stamps, linktypes = fresh_batch(buf)
             stats.bytes += pos - flushed_pos - hlen * (packets - flushed_packets)
             stats.packets = flushed_packets = packets
             flushed_pos = pos

@@ -15,7 +15,7 @@ import struct
 from collections.abc import Generator
 
 from ..errors import CaptureError
-from .batch import MAX_BATCH_PACKETS, PacketBatch
+from .batch import MAX_BATCH_PACKETS, PacketBatch, fresh_batch
 from .stats import (
     MAX_BLOCK_LEN,
     MAX_CAPLEN,
@@ -160,20 +160,12 @@ def pcapng_batches(
     base = 0  # file offset of buf[0]
     pos = 0
 
-    def stop(btype: int, offset: int, why: str) -> None:
-        # takes the offset as an argument: a closure over pos would slow the loop's pos
-        stats.corrupt_records += 1
-        stats.error = f"{name}: block at offset {offset} (type 0x{btype:08x}): {why}; stopped there"
-
     try:
         while True:
             end = len(buf)
             need = 12
-            batch = PacketBatch(buf)
-            starts = batch.starts
-            lengths = batch.lengths
-            stamps = batch.stamps
-            linktypes = batch.linktypes
+            batch, starts, lengths, stamps, linktypes = fresh_batch(buf)
+            why = ""  # set when a block cannot be right: reading stops there
             while pos + 12 <= end:
                 if pos + 28 <= end:
                     # the six 32-bit fields byte by byte: native integer operations once
@@ -220,27 +212,21 @@ def pcapng_batches(
                 if btype == SHB:
                     bom = buf[pos + 8 : pos + 12]
                     if bom != _BOM_LE and bom != _BOM_BE:
-                        stop(btype, base + pos, f"bad byte-order magic {bom.hex(' ')}")
-                        if starts:
-                            yield batch
-                        return
+                        why = f"bad byte-order magic {bom.hex(' ')}"
+                        break
                     little = bom == _BOM_LE
                     st = _STRUCTS["<" if little else ">"]
                     head28 = st.head28.unpack_from
                     u32 = st.u32.unpack_from
                     blen = u32(buf, pos + 4)[0]
                 if blen & 3 or blen < 12:
-                    stop(btype, base + pos, f"bad block length {blen}")
-                    if starts:
-                        yield batch
-                    return
+                    why = f"bad block length {blen}"
+                    break
                 nxt = pos + blen
                 if nxt > end:
                     if blen > max_block_len:
-                        stop(btype, base + pos, f"block length {blen} > {max_block_len}")
-                        if starts:
-                            yield batch
-                        return
+                        why = f"block length {blen} > {max_block_len}"
+                        break
                     need = blen
                     break
                 t = nxt - 4
@@ -249,22 +235,16 @@ def pcapng_batches(
                 else:
                     trailing = buf[t] << 24 | buf[t + 1] << 16 | buf[t + 2] << 8 | buf[t + 3]
                 if trailing != blen:
-                    stop(btype, base + pos, f"trailing block length {trailing} != {blen}")
-                    if starts:
-                        yield batch
-                    return
+                    why = f"trailing block length {trailing} != {blen}"
+                    break
                 if btype == EPB:
                     if caplen > blen - 32 or caplen > max_caplen:
-                        stop(btype, base + pos, f"captured length {caplen} does not fit")
-                        if starts:
-                            yield batch
-                        return
+                        why = f"captured length {caplen} does not fit"
+                        break
                     if ifid != cur_if or tsh != cur_tsh:
                         if ifid >= nif:
-                            stop(btype, base + pos, f"interface {ifid} not described (have {nif})")
-                            if starts:
-                                yield batch
-                            return
+                            why = f"interface {ifid} not described (have {nif})"
+                            break
                         linktype, mul, div, off, _snap = ifaces[ifid]
                         cur_if = ifid
                         cur_tsh = tsh
@@ -283,45 +263,31 @@ def pcapng_batches(
                     linktypes.append(linktype)
                     if len(starts) >= MAX_BATCH_PACKETS:
                         yield batch
-                        batch = PacketBatch(buf)
-                        starts = batch.starts
-                        lengths = batch.lengths
-                        stamps = batch.stamps
-                        linktypes = batch.linktypes
+                        batch, starts, lengths, stamps, linktypes = fresh_batch(buf)
                     continue
                 # ---- everything but EPBs: rare, so clarity over speed ----
                 if btype == SHB:
                     if blen < SHB_MIN_LEN:
-                        stop(btype, base + pos, f"section header of length {blen}")
-                        if starts:
-                            yield batch
-                        return
+                        why = f"section header of length {blen}"
+                        break
                     major, minor = st.opt.unpack_from(buf, pos + 12)
                     if major != 1:
-                        stop(btype, base + pos, f"pcapng version {major}.{minor} is not supported")
-                        if starts:
-                            yield batch
-                        return
+                        why = f"pcapng version {major}.{minor} is not supported"
+                        break
                     ifaces = []
                     nif = 0
                     cur_if = -1
                 elif btype == IDB:
                     if blen < 20:
-                        stop(btype, base + pos, f"interface description of length {blen}")
-                        if starts:
-                            yield batch
-                        return
+                        why = f"interface description of length {blen}"
+                        break
                     parsed = _interface(buf, pos, nxt, st)
                     if isinstance(parsed, str):
-                        stop(btype, base + pos, parsed)
-                        if starts:
-                            yield batch
-                        return
+                        why = parsed
+                        break
                     if n_described >= MAX_INTERFACES:
-                        stop(btype, base + pos, f"more than {MAX_INTERFACES} interfaces")
-                        if starts:
-                            yield batch
-                        return
+                        why = f"more than {MAX_INTERFACES} interfaces"
+                        break
                     iface, units = parsed
                     ifaces.append(iface)
                     nif += 1
@@ -330,10 +296,8 @@ def pcapng_batches(
                 elif btype in (SPB, OPB):
                     if btype == SPB:
                         if blen < 16:
-                            stop(btype, base + pos, f"simple packet block of length {blen}")
-                            if starts:
-                                yield batch
-                            return
+                            why = f"simple packet block of length {blen}"
+                            break
                         ifid = 0
                         orig_len = u32(buf, pos + 8)[0]
                         start = pos + 12
@@ -342,22 +306,16 @@ def pcapng_batches(
                             caplen = min(caplen, ifaces[0][4])
                     else:
                         if blen < 32:
-                            stop(btype, base + pos, f"packet block of length {blen}")
-                            if starts:
-                                yield batch
-                            return
+                            why = f"packet block of length {blen}"
+                            break
                         ifid, tsh, tsl, caplen = st.opb.unpack_from(buf, pos + 8)
                         start = pos + 28
                     if ifid >= nif:
-                        stop(btype, base + pos, f"interface {ifid} not described (have {nif})")
-                        if starts:
-                            yield batch
-                        return
+                        why = f"interface {ifid} not described (have {nif})"
+                        break
                     if caplen > nxt - 4 - start or caplen > max_caplen:
-                        stop(btype, base + pos, f"captured length {caplen} does not fit")
-                        if starts:
-                            yield batch
-                        return
+                        why = f"captured length {caplen} does not fit"
+                        break
                     o_linktype, o_mul, o_div, o_off, _snap = ifaces[ifid]
                     if btype == OPB:
                         last_ts = ((tsh << 32) | tsl) * o_mul // o_div + o_off
@@ -370,24 +328,16 @@ def pcapng_batches(
                     linktypes.append(o_linktype)
                     if len(starts) >= MAX_BATCH_PACKETS:
                         yield batch
-                        batch = PacketBatch(buf)
-                        starts = batch.starts
-                        lengths = batch.lengths
-                        stamps = batch.stamps
-                        linktypes = batch.linktypes
+                        batch, starts, lengths, stamps, linktypes = fresh_batch(buf)
                     continue
                 elif btype == DSB:
                     if blen < 20:
-                        stop(btype, base + pos, f"decryption secrets block of length {blen}")
-                        if starts:
-                            yield batch
-                        return
+                        why = f"decryption secrets block of length {blen}"
+                        break
                     stype, slen = st.u32x2.unpack_from(buf, pos + 8)
                     if slen > blen - 20:
-                        stop(btype, base + pos, f"secrets length {slen} does not fit")
-                        if starts:
-                            yield batch
-                        return
+                        why = f"secrets length {slen} does not fit"
+                        break
                     if secrets_bytes + slen > MAX_SECRETS_BYTES:
                         stats.skipped_blocks += 1
                     else:
@@ -395,16 +345,21 @@ def pcapng_batches(
                             stats.packets = packets
                             stats.bytes = nbytes
                             yield batch
-                            batch = PacketBatch(buf)
-                            starts = batch.starts
-                            lengths = batch.lengths
-                            stamps = batch.stamps
-                            linktypes = batch.linktypes
+                            batch, starts, lengths, stamps, linktypes = fresh_batch(buf)
                         secrets.append((stype, buf[pos + 16 : pos + 16 + slen]))
                         secrets_bytes += slen
                 else:
                     stats.skipped_blocks += 1
                 pos = nxt
+            if why:  # the packets before that block, then the end
+                stats.corrupt_records += 1
+                stats.error = (
+                    f"{name}: block at offset {base + pos} (type 0x{btype:08x}): {why};"
+                    " stopped there"
+                )
+                if starts:
+                    yield batch
+                return
             stats.packets = packets
             stats.bytes = nbytes
             if starts:
