@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.netns_lab import start_tls_server, tls_handshake
+from tests.netns_lab import SERVER_IP, start_tls_server, tls_handshake
 from tests.test_cli_outputs import ALPNSNIFF
 from tests.test_cli_signals import INTERRUPTED
 
@@ -26,33 +26,49 @@ def _alpnsniff_in(namespace: str, *args: str, interface: str = "vc") -> list[str
     return ["ip", "netns", "exec", namespace, ALPNSNIFF, "live", "-i", interface, *args]
 
 
-def _wait_until_capturing(proc: subprocess.Popen[bytes], stats_path: Path) -> None:
-    # the ring is set up within a fraction of a second of the start; the handshake must come
-    # after that (there is no "ready" line: the command prints only what it is asked for)
-    time.sleep(1.0)
-    assert proc.poll() is None, proc.stderr.read() if proc.stderr else b""
-    assert not stats_path.exists()  # (the stats file appears only at the end)
+def _live_around_a_handshake(
+    namespaces: tuple[str, str],
+    stats: Path,
+    *args: str,
+    interface: str = "vc",
+    host: str | None = None,
+    sigterm: bool = False,
+) -> tuple[int, bytes]:
+    """``alpnsniff live -i INTERFACE --stats STATS ARGS`` in the client namespace, one TLS
+    handshake made once it captures (the server in the server namespace, or beside the
+    client when ``host`` is given), SIGTERM at once after it if asked: (exit status, stderr).
+    """
+    client, server = namespaces
+    s_server = start_tls_server(client if host else server, stats.parent)
+    try:
+        proc = subprocess.Popen(
+            _alpnsniff_in(client, "--stats", str(stats), *args, interface=interface),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        # the ring is set up within a fraction of a second of the start; the handshake must
+        # come after that (there is no "ready" line: the command prints only what it is asked)
+        time.sleep(1.0)
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else b""
+        assert not stats.exists()  # (the stats file appears only at the end)
+        tls_handshake(client, host or SERVER_IP)
+        if sigterm:
+            proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        s_server.kill()
+        s_server.wait()
+    return proc.returncode, err
 
 
 def test_live_for_a_duration_writes_the_handshake_and_the_kernel_counts(
     veth_pair: tuple[str, str], tmp_path: Path
 ) -> None:
-    client, server = veth_pair
     out, stats = tmp_path / "live.ndjson", tmp_path / "stats.json"
-    s_server = start_tls_server(server, tmp_path)
-    try:
-        proc = subprocess.Popen(
-            _alpnsniff_in(client, "--duration", "3", "-T", "ndjson", "-o", str(out),
-                          "--stats", str(stats), "-q"),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        )  # fmt: skip
-        _wait_until_capturing(proc, stats)
-        tls_handshake(client)
-        _, err = proc.communicate(timeout=30)
-    finally:
-        s_server.kill()
-        s_server.wait()
-    assert proc.returncode == 0, err
+    status, err = _live_around_a_handshake(
+        veth_pair, stats, "--duration", "3", "-T", "ndjson", "-o", str(out), "-q"
+    )
+    assert status == 0, err
     assert err == b""
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [{k: r[k] for k in ROW} for r in rows] == [ROW]
@@ -68,24 +84,13 @@ def test_live_for_a_duration_writes_the_handshake_and_the_kernel_counts(
 def test_sigterm_keeps_every_record_and_a_valid_file(
     veth_pair: tuple[str, str], tmp_path: Path
 ) -> None:
-    client, server = veth_pair
     out, stats = tmp_path / "live.csv", tmp_path / "stats.json"
-    s_server = start_tls_server(server, tmp_path)
-    try:
-        proc = subprocess.Popen(
-            _alpnsniff_in(client, "-T", "csv", "-o", str(out), "--stats", str(stats), "-q"),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        )  # fmt: skip
-        _wait_until_capturing(proc, stats)
-        tls_handshake(client)
-        # at once: the handshake's last packets are still in the ring's open block, which
-        # the stop must hand on too
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=30)
-    finally:
-        s_server.kill()
-        s_server.wait()
-    assert proc.returncode == 143, err
+    # SIGTERM right after the handshake: its last packets are still in the ring's open
+    # block, which the stop must hand on too
+    status, err = _live_around_a_handshake(
+        veth_pair, stats, "-T", "csv", "-o", str(out), "-q", sigterm=True
+    )
+    assert status == 143, err
     assert err.decode().splitlines() == [INTERRUPTED.format("SIGTERM")]
     rows = list(csv.DictReader(out.open(newline="")))
     assert [(r["alpn_offered"], r["alpn_selected"], r["selection"]) for r in rows] == [
@@ -96,51 +101,29 @@ def test_sigterm_keeps_every_record_and_a_valid_file(
 
 def test_an_unknown_interface_is_one_line(veth_pair: tuple[str, str]) -> None:
     client, _server = veth_pair
-    command = _alpnsniff_in(client, "--duration", "1")
-    command[command.index("vc")] = "nope0"
+    command = _alpnsniff_in(client, "--duration", "1", interface="nope0")
     done = subprocess.run(command, capture_output=True, timeout=30)
     assert done.returncode == 2
     assert done.stderr.decode().splitlines() == ["alpnsniff: error: nope0: no such interface"]
 
 
 def test_count_stops_after_that_many_packets(veth_pair: tuple[str, str], tmp_path: Path) -> None:
-    client, server = veth_pair
     stats = tmp_path / "stats.json"
-    s_server = start_tls_server(server, tmp_path)
-    try:
-        proc = subprocess.Popen(
-            _alpnsniff_in(client, "--count", "5", "-T", "ndjson", "--stats", str(stats), "-q"),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        )  # fmt: skip
-        _wait_until_capturing(proc, stats)
-        tls_handshake(client)  # a dozen packets and more
-        _, err = proc.communicate(timeout=30)
-    finally:
-        s_server.kill()
-        s_server.wait()
-    assert proc.returncode == 0, err
+    # the handshake makes a dozen packets and more
+    status, err = _live_around_a_handshake(veth_pair, stats, "--count", "5", "-T", "ndjson", "-q")
+    assert status == 0, err
     assert json.loads(stats.read_text())["packets"] == 5
 
 
 def test_loopback_frames_are_read_as_ethernet(veth_pair: tuple[str, str], tmp_path: Path) -> None:
     # lo's frames carry a zeroed Ethernet header (ARPHRD_LOOPBACK): the server and the client
     # in one namespace, the capture on its loopback
-    client, _server = veth_pair
     out, stats = tmp_path / "lo.ndjson", tmp_path / "stats.json"
-    s_server = start_tls_server(client, tmp_path)
-    try:
-        proc = subprocess.Popen(
-            _alpnsniff_in(client, "--duration", "3", "-T", "ndjson", "-o", str(out),
-                          "--stats", str(stats), "-q", interface="lo"),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        )  # fmt: skip
-        _wait_until_capturing(proc, stats)
-        tls_handshake(client, host="127.0.0.1")
-        _, err = proc.communicate(timeout=30)
-    finally:
-        s_server.kill()
-        s_server.wait()
-    assert proc.returncode == 0, err
+    status, err = _live_around_a_handshake(
+        veth_pair, stats, "--duration", "3", "-T", "ndjson", "-o", str(out), "-q",
+        interface="lo", host="127.0.0.1",
+    )  # fmt: skip
+    assert status == 0, err
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [{k: r[k] for k in ROW} for r in rows] == [ROW]
     assert rows[0]["client_ip"] == rows[0]["server_ip"] == "127.0.0.1"
