@@ -30,6 +30,10 @@ class Segment:
     # True when the capture cut the packet short (snap length) so that ``payload`` holds fewer
     # bytes than the headers announce: the missing tail is a gap, not the end of the data.
     truncated: bool = False
+    # Which capture interface the packet came in on (0 for a file of one interface; a
+    # pcapng's interface id; the index of ``-i`` in a live run of several): set by the
+    # dissector after decoding, read by whatever counts per interface (the loss estimate).
+    interface: int = 0
 
 
 def flow_key(src: bytes, dst: bytes, sport: int, dport: int) -> bytes:
