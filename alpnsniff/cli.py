@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from . import __version__
 from ._build_plan import build_kind
 from .errors import CaptureError
+from .flows.table import IDLE_TIMEOUT_NS
 from .sinks.output import AtomicOutput, OutputError, guarded, same_file
 
 if TYPE_CHECKING:  # (imported when a run starts: a refused run or --help stays quick)
@@ -202,6 +203,14 @@ def _output_arguments(read: argparse.ArgumentParser) -> None:
         help="TLS key log (SSLKEYLOGFILE format, repeatable) to decrypt the server's ALPN choice",
     )
     read.add_argument(
+        "--idle-timeout",
+        type=_seconds,
+        default=IDLE_TIMEOUT_NS / 1e9,
+        metavar="S",
+        help="a flow silent this long (capture time) leaves, its waiting ClientHellos as "
+        f"'unseen' (default {IDLE_TIMEOUT_NS // 1_000_000_000} s)",
+    )
+    read.add_argument(
         "-q", "--quiet", action="store_true", help="no summary on stderr (row formats)"
     )
     read.add_argument(
@@ -215,6 +224,17 @@ def _jobs(text: str) -> str:
     if text == "auto" or (text.isdigit() and int(text) >= 1):
         return text
     raise argparse.ArgumentTypeError(f"expected auto or a positive integer, got {text!r}")
+
+
+def _seconds(text: str) -> float:
+    """A positive, finite number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value < 1e9:  # (nan and inf too)
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds: {text!r}")
+    return value
 
 
 def _port(text: str) -> int:
@@ -582,6 +602,7 @@ def _read_all(
 
     rows = _Rows(args.format, out, out_file)
     live = args.command == "live"
+    idle_timeout_ns = round(args.idle_timeout * 1e9)
     for name in args.files:
         if signals.signum:
             break
@@ -616,6 +637,7 @@ def _read_all(
                     keylog=keylog,
                     frame_filter=frame_filter,
                     stop=stop,
+                    idle_timeout_ns=idle_timeout_ns,
                 )
             except RuntimeError as err:  # a worker process failed: one line, not a trace
                 _error(f"{name}: {err}")
@@ -650,7 +672,13 @@ def _read_all(
                 return batches if progress is None else progress(batches)
 
             with source:
-                run = CaptureRun(source, keylog=keylog, watch=watch, frame_filter=frame_filter)
+                run = CaptureRun(
+                    source,
+                    keylog=keylog,
+                    watch=watch,
+                    frame_filter=frame_filter,
+                    idle_timeout_ns=idle_timeout_ns,
+                )
                 try:  # records come in frame order, streamed (ndjson: as each is certain)
                     filtered_out += take(name, run.records())
                 except CaptureError as err:  # the filter cannot judge this file's link type

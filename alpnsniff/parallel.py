@@ -20,6 +20,7 @@ from typing import Any
 
 from .capture import open_capture
 from .capture.batch import MAX_BATCH_PACKETS
+from .flows.table import IDLE_TIMEOUT_NS
 from .keys.keylog import KeyLog
 from .pipeline import (
     PER_CAPTURE_PREFIXES,
@@ -104,13 +105,20 @@ def _worker(
     frame_filter: FrameFilter | None,
     stop: ParallelStop | None,
     conn: Connection,
+    idle_timeout_ns: int,
 ) -> None:
     # Ctrl-C reaches every process of the terminal's group: the parent alone decides
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         watch = None if stop is None else _stop_watch(stop, shard)
         result = analyze_file(
-            path, shard=shard, shards=shards, keylog=keylog, frame_filter=frame_filter, watch=watch
+            path,
+            shard=shard,
+            shards=shards,
+            keylog=keylog,
+            frame_filter=frame_filter,
+            watch=watch,
+            idle_timeout_ns=idle_timeout_ns,
         )
         result.stats["peak_rss_kb_worker"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         conn.send(("ok", result))
@@ -128,6 +136,7 @@ def analyze_parallel(
     keylog: KeyLog | None = None,
     frame_filter: FrameFilter | None = None,
     stop: ParallelStop | None = None,
+    idle_timeout_ns: int = IDLE_TIMEOUT_NS,
 ) -> RunResult:
     """:func:`analyze_file` over ``jobs`` processes; the same records and counts, merged.
 
@@ -138,7 +147,13 @@ def analyze_parallel(
     if jobs <= 1:
         if stop is not None:
             watch = _chain(_stop_watch(stop, 0), watch)
-        return analyze_file(path, watch=watch, keylog=keylog, frame_filter=frame_filter)
+        return analyze_file(
+            path,
+            watch=watch,
+            keylog=keylog,
+            frame_filter=frame_filter,
+            idle_timeout_ns=idle_timeout_ns,
+        )
     name = os.fspath(path)
     with open_capture(name):  # a file that is not a capture fails here, once, before forking
         pass
@@ -148,7 +163,7 @@ def analyze_parallel(
         parent_end, child_end = ctx.Pipe(duplex=False)
         proc = ctx.Process(
             target=_worker,
-            args=(name, shard, jobs, keylog, frame_filter, stop, child_end),
+            args=(name, shard, jobs, keylog, frame_filter, stop, child_end, idle_timeout_ns),
             daemon=True,
         )
         proc.start()
@@ -157,7 +172,13 @@ def analyze_parallel(
     if stop is not None:
         watch = _chain(_stop_watch(stop, 0), watch)
     mine = analyze_file(
-        name, shard=0, shards=jobs, watch=watch, keylog=keylog, frame_filter=frame_filter
+        name,
+        shard=0,
+        shards=jobs,
+        watch=watch,
+        keylog=keylog,
+        frame_filter=frame_filter,
+        idle_timeout_ns=idle_timeout_ns,
     )
     results = [mine]
     for proc, parent_end in workers:

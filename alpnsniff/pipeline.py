@@ -25,6 +25,7 @@ from .capture import CaptureStats, Source, open_capture
 from .capture.batch import FILTERED_OUT, PacketBatch, batch_of
 from .flows.answers import OfferLedger
 from .flows.table import (
+    IDLE_TIMEOUT_NS,
     MAX_ERRORS_KEPT,
     MISSING,
     FlowTable,
@@ -77,6 +78,7 @@ class Dissector:
         shards: int = 1,
         keys: KeyStore | None = None,
         frame_filter: FrameFilter | None = None,
+        idle_timeout_ns: int = IDLE_TIMEOUT_NS,
     ) -> None:
         # Sharding: with ``shards`` > 1 this dissector keeps only the flows whose
         # ``flows.table.shard_of`` is ``shard`` (the hot loop computes the same inline, from
@@ -93,7 +95,7 @@ class Dissector:
         self.decoder = PacketDecoder()
         # what the decoder counted (tunnels, shims, fragments) for this shard's packets
         self.decoder_stats: Counter[str] = Counter()
-        self.table = FlowTable(self.stats)
+        self.table = FlowTable(self.stats, idle_timeout_ns=idle_timeout_ns)
         # the frames of the ClientHellos still waiting: how far the records can leave in
         # frame order (CaptureRun.records)
         self.ledger = OfferLedger()
@@ -459,10 +461,11 @@ class CaptureRun:
         shards: int = 1,
         watch: Callable[[Batches], Batches] | None = None,
         frame_filter: FrameFilter | None = None,
+        idle_timeout_ns: int = IDLE_TIMEOUT_NS,
     ) -> None:
         self.source = source
         self.keys = KeyStore.for_capture(keylog, source)
-        self.dissector = Dissector(shard, shards, self.keys, frame_filter)
+        self.dissector = Dissector(shard, shards, self.keys, frame_filter, idle_timeout_ns)
         self._watch = watch
 
     def records(self) -> Iterator[Handshake]:
@@ -519,6 +522,7 @@ def analyze_file(
     watch: Callable[[Batches], Batches] | None = None,
     keylog: KeyLog | None = None,
     frame_filter: FrameFilter | None = None,
+    idle_timeout_ns: int = IDLE_TIMEOUT_NS,
 ) -> RunResult:
     """Read one capture to its end (one shard of its flows); records in frame order.
 
@@ -536,6 +540,7 @@ def analyze_file(
             shards=shards,
             watch=watch,
             frame_filter=frame_filter,
+            idle_timeout_ns=idle_timeout_ns,
         )
         result = run.result(list(run.records()))  # (records() is in frame order)
     if isinstance(path, str | os.PathLike):
