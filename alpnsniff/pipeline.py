@@ -261,7 +261,14 @@ class Dissector:
                                             udp_skipped += 1
                                             continue
                         self.frame = frame
-                        records = slow(batch.stamps[i], linktype, buf[at : at + n], frame)
+                        interfaces = batch.interfaces
+                        records = slow(
+                            batch.stamps[i],
+                            linktype,
+                            buf[at : at + n],
+                            frame,
+                            interfaces.get(i, 0) if interfaces else 0,
+                        )
                     except Exception as err:  # one packet never ends the run: counted, kept
                         self.decoder.stats.clear()  # what the decoder counted of it is not kept
                         if shards == 1 or shard == 0 or self._owned:
@@ -288,7 +295,9 @@ class Dissector:
             self.errors.append(f"frame {frame}: internal error: {describe_error(err)}")
 
     # ------------------------------------------------------------------ slow path
-    def _slow(self, ts_ns: int, linktype: int, data: bytes, frame: int) -> list[Handshake]:
+    def _slow(
+        self, ts_ns: int, linktype: int, data: bytes, frame: int, interface: int
+    ) -> list[Handshake]:
         stats = self.stats
         if linktype == FILTERED_OUT:
             stats["packets_filtered_out"] += 1
@@ -302,6 +311,7 @@ class Dissector:
                     self.decoder_stats.update(decoder_counts)
             decoder_counts.clear()
             return []
+        seg.interface = interface
         sport = seg.sport
         dport = seg.dport
         if self.shards > 1:

@@ -40,6 +40,10 @@ class PacketBatch:
     # a live source's clock (ns since the epoch) when it handed the batch on, 0 for a file:
     # a quiet link hands on empty batches with it, so that idle flows leave by time
     now_ns: int = 0
+    # the capture interface of each packet not on interface 0, by its index in the batch
+    # (a pcapng's interface, counted over its sections; a live run's -i index): sparse, as
+    # most captures have one interface and their batches none of it
+    interfaces: dict[int, int] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -60,7 +64,12 @@ class PacketBatch:
     def head(self, n: int) -> PacketBatch:
         """The first ``n`` packets (the same buffer)."""
         return PacketBatch(
-            self.buf, self.starts[:n], self.lengths[:n], self.stamps[:n], self.linktypes[:n]
+            self.buf,
+            self.starts[:n],
+            self.lengths[:n],
+            self.stamps[:n],
+            self.linktypes[:n],
+            interfaces={i: v for i, v in self.interfaces.items() if i < n},
         )
 
 

@@ -155,6 +155,9 @@ def pcapng_batches(
     # the interface and timestamp high word of the last EPB, and what they give
     cur_if = cur_tsh = -1
     linktype = mul = div = off = hi = 0
+    # interfaces are numbered over the whole file (each section's ids from its first one's)
+    section_base = n_described
+    cur_index = 0  # the file-wide index of cur_if
     packets = stats.packets
     nbytes = stats.bytes
     base = 0  # file offset of buf[0]
@@ -247,6 +250,7 @@ def pcapng_batches(
                             break
                         linktype, mul, div, off, _snap = ifaces[ifid]
                         cur_if = ifid
+                        cur_index = section_base + ifid
                         cur_tsh = tsh
                         # for div == 1: ts = hi + tsl * mul, the high word's part computed once
                         hi = (tsh << 32) * mul + off
@@ -261,6 +265,8 @@ def pcapng_batches(
                     lengths.append(caplen)
                     stamps.append(last_ts)
                     linktypes.append(linktype)
+                    if cur_index:
+                        batch.interfaces[len(starts) - 1] = cur_index
                     if len(starts) >= MAX_BATCH_PACKETS:
                         yield batch
                         batch, starts, lengths, stamps, linktypes = fresh_batch(buf)
@@ -277,6 +283,7 @@ def pcapng_batches(
                     ifaces = []
                     nif = 0
                     cur_if = -1
+                    section_base = n_described
                 elif btype == IDB:
                     if blen < 20:
                         why = f"interface description of length {blen}"
@@ -326,6 +333,8 @@ def pcapng_batches(
                     lengths.append(caplen)
                     stamps.append(last_ts)
                     linktypes.append(o_linktype)
+                    if section_base + ifid:
+                        batch.interfaces[len(starts) - 1] = section_base + ifid
                     if len(starts) >= MAX_BATCH_PACKETS:
                         yield batch
                         batch, starts, lengths, stamps, linktypes = fresh_batch(buf)

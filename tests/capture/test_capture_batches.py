@@ -213,3 +213,34 @@ def test_a_quiet_link_lets_idle_flows_leave_by_time() -> None:
     assert (["quiet"], first.frame, Selection.UNSEEN) in seen
     # the same packets without the quiet batch: that record waits for its answer
     assert first.selection is not Selection.UNSEEN
+
+
+CAPTURES = Path(__file__).resolve().parents[2] / "captures"
+
+
+def test_pcapng_packets_carry_their_interface_as_tshark_numbers_it() -> None:
+    """dumpcap on lo and "any" at once: two interfaces; each packet's is tshark's
+    frame.interface_id, and the dissector hands it on with the segment."""
+    import subprocess
+
+    path = CAPTURES / "dumpcap_lo_any.pcapng"
+    tshark = subprocess.run(
+        ["tshark", "-r", str(path), "-T", "fields", "-e", "frame.interface_id"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    expected = [int(line) for line in tshark.stdout.split()]
+    ours: list[int] = []
+    with open_capture(path) as source:
+        for batch in source.batches():
+            ours.extend(batch.interfaces.get(i, 0) for i in range(len(batch)))
+    assert ours == expected
+    assert set(expected) == {0, 1}
+
+
+def test_a_head_of_a_batch_keeps_its_interfaces() -> None:
+    batch = batch_of([(1, 1, b"a"), (2, 1, b"b"), (3, 1, b"c")])
+    batch.interfaces[1] = 3
+    batch.interfaces[2] = 4
+    assert batch.head(2).interfaces == {1: 3}
