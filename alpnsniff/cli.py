@@ -33,6 +33,7 @@ from .sinks.output import AtomicOutput, OutputError, guarded, same_file
 
 if TYPE_CHECKING:  # (imported when a run starts: a refused run or --help stays quick)
     from .capture import Source
+    from .keys.keylog import KeyLog
     from .pipeline import Batches, FrameFilter, RunResult
     from .records import Handshake
 
@@ -86,7 +87,20 @@ def _parser() -> argparse.ArgumentParser:
 
 def _live_arguments(live: argparse.ArgumentParser) -> None:
     live.add_argument(
-        "-i", "--interface", required=True, metavar="IFACE", help="the interface to capture on"
+        "-i",
+        "--interface",
+        dest="interfaces",
+        action="append",
+        required=True,
+        metavar="IFACE",
+        help="an interface to capture on (repeatable: the interfaces' packets are merged by "
+        "time, e.g. one span port per direction)",
+    )
+    live.add_argument(
+        "--user",
+        metavar="NAME",
+        help="once the capture sockets are open, run as this user (and its groups), as "
+        "tcpdump -Z does; the output files are then made as that user",
     )
     live.add_argument(
         "--duration", type=float, metavar="SECONDS", help="stop after this many seconds"
@@ -465,7 +479,10 @@ def _check_paths(args: argparse.Namespace) -> str | None:
 
 
 def cmd_live(args: argparse.Namespace) -> int:
-    args.files = [args.interface]
+    args.files = [",".join(args.interfaces)]
+    if len(set(args.interfaces)) != len(args.interfaces):
+        _error("an interface is named twice with -i")
+        return 2
     if args.count is not None and args.count <= 0:
         _error("--count must be a positive number of packets")
         return 2
@@ -559,9 +576,32 @@ def _read_all(
     from .pipeline import CaptureRun
     from .sinks.summary import Summary
 
+    live = args.command == "live"
+    opened: Source | None = None  # a live run's capture: open before anything else
+    if live:
+        try:
+            with signals.reading():
+                opened = _open_live(args, signals)
+            if args.user:  # the sockets are open: root is no longer needed
+                _preload(args)
+                _drop_privileges(args.user)
+        except CaptureError as err:
+            if opened is not None:
+                opened.close()
+            _error(str(err))
+            return 2
+        except _Stop:
+            return 0
     # every output is made (as a temporary file) before anything is read
-    out_file = _open_output(args.output, outputs) if args.output and args.output != "-" else None
-    stats_file = _open_output(args.stats, outputs) if args.stats else None
+    try:
+        out_file = (
+            _open_output(args.output, outputs) if args.output and args.output != "-" else None
+        )
+        stats_file = _open_output(args.stats, outputs) if args.stats else None
+    except BaseException:
+        if opened is not None:
+            opened.close()
+        raise
     status = 0
     keylog = None
     if args.keylog:
@@ -570,10 +610,16 @@ def _read_all(
         keylog = KeyLog()
         try:
             for path in args.keylog:
-                keylog.load(path)
+                # a live run's key logs are still being written: read on as they grow
+                if live:
+                    keylog.follow(path)
+                else:
+                    keylog.load(path)
         except KeyLogError as err:
             _error(str(err))
             _discard(outputs)
+            if opened is not None:
+                opened.close()
             return 2
         for line in keylog.errors:  # malformed lines: reported, never fatal, never the secret
             _error(f"key log: {line}")
@@ -601,14 +647,13 @@ def _read_all(
         return dropped
 
     rows = _Rows(args.format, out, out_file)
-    live = args.command == "live"
     idle_timeout_ns = round(args.idle_timeout * 1e9)
     for name in args.files:
         if signals.signum:
             break
         try:
             with signals.reading():
-                source = _open_live(args, name, signals) if live else open_capture(name)
+                source = opened if opened is not None else open_capture(name)
         except CaptureError as err:
             _error(str(err))
             status = 2
@@ -669,6 +714,8 @@ def _read_all(
                     batches = signals.between_batches(batches)
                 if count is not None:
                     batches = first_packets(batches, count)
+                if live and keylog is not None:
+                    batches = _reading_keylog(batches, keylog)
                 return batches if progress is None else progress(batches)
 
             with source:
@@ -719,10 +766,12 @@ def _read_all(
     return status
 
 
-def _open_live(args: argparse.Namespace, interface: str, signals: _Signals) -> Source:
-    """The ring on ``interface``, stopping at a signal or when ``--duration`` is over."""
+def _open_live(args: argparse.Namespace, signals: _Signals) -> Source:
+    """The ring on each ``-i`` interface (several: merged by time), stopping at a signal or
+    when ``--duration`` is over."""
     import time
 
+    from .capture.merge import MergedRings
     from .capture.ring import RingSource
 
     deadline = None if args.duration is None else time.monotonic() + args.duration
@@ -730,14 +779,87 @@ def _open_live(args: argparse.Namespace, interface: str, signals: _Signals) -> S
     def should_stop() -> bool:
         return bool(signals.signum) or (deadline is not None and time.monotonic() >= deadline)
 
-    return RingSource(interface, promiscuous=not args.no_promiscuous, should_stop=should_stop)
+    rings: list[RingSource] = []
+    try:
+        for interface in args.interfaces:
+            rings.append(
+                RingSource(
+                    interface,
+                    promiscuous=not args.no_promiscuous,
+                    should_stop=should_stop,
+                )
+            )
+    except BaseException:
+        for ring in rings:
+            ring.close()
+        raise
+    if len(rings) == 1:
+        return rings[0]
+    return MergedRings(rings, should_stop=should_stop)
+
+
+def _reading_keylog(batches: Batches, keylog: KeyLog) -> Batches:
+    """The batches, the followed key logs read on before each (a live run's client writes
+    its secrets as its handshakes go)."""
+    for batch in batches:
+        keylog.read_more()
+        yield batch
 
 
 def _add_kernel_counts(source: Source, stats: Counter[str]) -> None:
     """What the kernel counted for a live source: packets it gave the ring, and those it
-    dropped because the ring was full (``kernel_packets`` includes those)."""
-    for name in ("kernel_packets", "kernel_drops", "kernel_freezes"):
+    dropped because the ring was full (``kernel_packets`` includes those); per interface
+    too (``_if<N>``, N the index of its -i) when there are several."""
+    names = ("kernel_packets", "kernel_drops", "kernel_freezes")
+    for name in names:
         stats[name] = getattr(source, name, 0)
+    for n, ring in enumerate(getattr(source, "rings", ())):
+        for name in names:
+            stats[f"{name}_if{n}"] = getattr(ring, name)
+
+
+def _preload(args: argparse.Namespace) -> None:
+    """Import, while still root, what the run imports when it needs it: the user it goes on
+    as may not be allowed to read the Python installation (a venv under /root, say)."""
+    import importlib
+
+    for name in (
+        "json",
+        "resource",
+        "datetime",
+        "csv",
+        "alpnsniff.pipeline",
+        "alpnsniff.sinks.rows",
+        "alpnsniff.sinks.summary",
+        "alpnsniff.sinks.text",
+        "alpnsniff.sinks.table",
+    ):
+        importlib.import_module(name)
+    if args.format == "parquet":
+        importlib.import_module("alpnsniff.sinks.frame")
+        importlib.import_module("pyarrow.parquet")
+
+
+def _drop_privileges(user: str) -> None:
+    """Run as ``user`` from now on (its uid, primary group and supplementary groups): what
+    is already open (the capture sockets) stays usable, nothing new needs root."""
+    import pwd
+
+    try:
+        entry = pwd.getpwnam(user)
+    except KeyError:
+        raise CaptureError(f"--user {user}: no such user") from None
+    try:
+        os.initgroups(entry.pw_name, entry.pw_gid)
+        os.setgid(entry.pw_gid)
+        os.setuid(entry.pw_uid)
+    except PermissionError:
+        raise CaptureError(
+            f"--user {user}: cannot change to that user (needs CAP_SETUID and CAP_SETGID: "
+            "run as root)"
+        ) from None
+    if os.getuid() != entry.pw_uid or os.geteuid() != entry.pw_uid:
+        raise CaptureError(f"--user {user}: the user did not change")
 
 
 def _discard(outputs: list[AtomicOutput]) -> None:

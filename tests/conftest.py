@@ -18,7 +18,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 # the two-namespace lab's fixtures (veth_pair), for the live tests
-pytest_plugins = ["tests.netns_lab"]
+pytest_plugins = ["tests.netns_lab", "tests.span_lab"]
 
 
 def _installed_site() -> Path | None:

@@ -110,6 +110,7 @@ class RingSource:
         self._timeout_ms = timeout_ms
         self._should_stop = should_stop
         self._started = False
+        self._index = 0  # the ring's block to look at next
         try:
             self._sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
         except PermissionError:
@@ -167,15 +168,29 @@ class RingSource:
     def packets(self) -> Iterator[tuple[int, int, bytes]]:
         return flatten(self.batches())
 
-    def _walk(self) -> Iterator[PacketBatch]:
+    def fileno(self) -> int:
+        """The socket's descriptor, to poll (readable once a block is retired)."""
+        return self._sock.fileno()
+
+    def next_block(self) -> PacketBatch | None:
+        """The next retired block's packets (possibly none), handing the block back to the
+        kernel; None while the kernel still fills it."""
         ring = self._ring
-        size = self._block_size
-        count = self._block_count
+        at = self._index * self._block_size
+        _v, _priv, status, num_pkts, first, used = _BLOCK_HEADER.unpack_from(ring, at)
+        if not status & TP_STATUS_USER:
+            return None
+        block = ring[at : at + min(used, self._block_size)]
+        batch = self._batch(block, num_pkts, first, self.linktype)
+        ring[at + 8 : at + 12] = b"\x00\x00\x00\x00"  # the block goes back to the kernel
+        self._index = (self._index + 1) % self._block_count
+        self.stats.packets += len(batch)
+        self.stats.bytes += sum(batch.lengths)
+        return batch
+
+    def _walk(self) -> Iterator[PacketBatch]:
         poller = select.poll()
         poller.register(self._sock.fileno(), select.POLLIN | select.POLLERR)
-        index = 0
-        stats = self.stats
-        linktype = self.linktype
         drain_until = 0.0  # once stopped: the open block's retirement is awaited until then
         try:
             while True:
@@ -183,10 +198,9 @@ class RingSource:
                     # the packets in the block still open are handed on too: the kernel
                     # retires it within its timeout
                     drain_until = time.monotonic() + 2 * self._timeout_ms / 1000
-                at = index * size
-                _v, _priv, status, num_pkts, first, used = _BLOCK_HEADER.unpack_from(ring, at)
-                if not status & TP_STATUS_USER:
-                    self._read_kernel_stats()
+                batch = self.next_block()
+                if batch is None:
+                    self.read_kernel_stats()
                     if drain_until and time.monotonic() >= drain_until:
                         return
                     try:
@@ -196,15 +210,10 @@ class RingSource:
                     if not ready and not drain_until:
                         yield PacketBatch(b"", now_ns=time.time_ns())  # the link is quiet
                     continue
-                batch = self._batch(ring[at : at + min(used, size)], num_pkts, first, linktype)
-                ring[at + 8 : at + 12] = b"\x00\x00\x00\x00"  # the block goes back to the kernel
-                index = (index + 1) % count
-                stats.packets += len(batch)
-                stats.bytes += sum(batch.lengths)
                 if len(batch):
                     yield batch
         finally:
-            self._read_kernel_stats()
+            self.read_kernel_stats()
 
     @staticmethod
     def _batch(block: bytes, num_pkts: int, first: int, linktype: int) -> PacketBatch:
@@ -226,7 +235,7 @@ class RingSource:
             pos += nxt
         return batch
 
-    def _read_kernel_stats(self) -> None:
+    def read_kernel_stats(self) -> None:
         try:
             raw = self._sock.getsockopt(SOL_PACKET, PACKET_STATISTICS, _STATS_V3.size)
         except OSError as exc:

@@ -49,6 +49,8 @@ MAX_LINE_LENGTH: Final = 1024
 
 #: Bytes read at a time while stepping over an overlong line.
 _SKIP_CHUNK: Final = 64 * 1024
+# The most a followed key log is read at one look (the rest at the next).
+_FOLLOW_CHUNK: Final = 1024 * 1024
 
 #: Client randoms (sessions) kept. Each costs ~400 bytes with its secrets, so the cap bounds
 #: a key log's memory near 400 MB; a browser's key log of a busy week is ~100,000 sessions.
@@ -125,12 +127,14 @@ class KeyLog:
     ``errors`` describes the first :data:`MAX_ERROR_MESSAGES` malformed lines.
     """
 
-    __slots__ = ("_counts", "_sessions", "errors")
+    __slots__ = ("_counts", "_followed", "_sessions", "errors")
 
     def __init__(self) -> None:
         self._sessions: dict[bytes, dict[str, bytes]] = {}
         self._counts: Counter[str] = Counter()
         self.errors: list[str] = []
+        # key logs still being written (a live capture's): path -> [bytes read, lines read]
+        self._followed: dict[str, list[int]] = {}
 
     # -- reading --------------------------------------------------------------------
 
@@ -160,6 +164,48 @@ class KeyLog:
                 return added
         except OSError as err:
             raise KeyLogError(f"cannot read key log {name}: {err.strerror or err}") from None
+
+    def follow(self, path: str | os.PathLike[str]) -> int:
+        """Read a key log that is still being written (an SSLKEYLOGFILE during a live
+        capture): what it holds now, and with each :meth:`read_more` what was appended
+        since, complete lines only. A file that got shorter was started afresh: it is read
+        from its start again. Raises :class:`KeyLogError` when it cannot be read now."""
+        name = os.fspath(path)
+        self._followed[name] = [0, 0]
+        self._counts["files"] += 1
+        return self._read_on(name, must=True)
+
+    def read_more(self) -> int:
+        """What the followed key logs gained since the last look; the secrets added. A file
+        that cannot be read for now (rotated away) is tried again at the next look."""
+        return sum(self._read_on(name, must=False) for name in self._followed)
+
+    def _read_on(self, name: str, *, must: bool) -> int:
+        place = self._followed[name]
+        try:
+            with open(name, "rb") as fh:
+                size = os.fstat(fh.fileno()).st_size
+                if size < place[0]:  # truncated or replaced: from the start again
+                    place[0] = place[1] = 0
+                if size == place[0]:
+                    return 0
+                fh.seek(place[0])
+                data = fh.read(min(size - place[0], _FOLLOW_CHUNK))
+        except OSError as err:
+            if must:
+                raise KeyLogError(f"cannot read key log {name}: {err.strerror or err}") from None
+            return 0
+        end = data.rfind(b"\n") + 1
+        if not end:
+            if len(data) <= MAX_LINE_LENGTH:
+                return 0  # a line still being written
+            end = len(data)  # an overlong line: counted as one, and stepped over
+        added = 0
+        for raw in data[:end].splitlines():
+            place[1] += 1
+            added += self._line(raw, place[1], name)
+        place[0] += end
+        return added
 
     def add_text(self, text: str | bytes, source: str = "text") -> int:
         """Read key log lines from a string; return the number of secrets added."""

@@ -292,3 +292,33 @@ def test_fuzz_any_bytes_are_read_without_raising(data: bytes) -> None:
     log = KeyLog()
     log.add_dsb(DSB_TLS_KEY_LOG, data)
     assert all(" line " in e for e in log.errors)
+
+
+def test_a_followed_key_log_is_read_on_as_it_grows(tmp_path: Path) -> None:
+    """A live run's SSLKEYLOGFILE: the client writes it during the capture. What is there at
+    the start is read; each look reads the complete lines appended since, never a line still
+    being written; a file started afresh (shorter) is read from its start again."""
+    real = (CAPTURES / "openssl_tls13_h2.keys").read_bytes().splitlines(keepends=True)
+    secrets = [line for line in real if not line.startswith(b"#")]
+    assert len(secrets) >= 4
+    path = tmp_path / "keys.log"
+    path.write_bytes(secrets[0])
+    log = KeyLog()
+    assert log.follow(path) == 1
+    assert log.read_more() == 0  # nothing new
+    with path.open("ab") as fh:
+        fh.write(secrets[1] + secrets[2][:20])  # one line and the start of the next
+    assert log.read_more() == 1
+    with path.open("ab") as fh:
+        fh.write(secrets[2][20:])
+    assert log.read_more() == 1
+    whole = KeyLog()
+    whole.add_text(b"".join(secrets[:3]))
+    random = bytes.fromhex(secrets[0].split()[1].decode())
+    assert log.secrets_for(random) == whole.secrets_for(random)
+    path.write_bytes(secrets[3])  # truncated and rewritten: from the start again
+    assert log.read_more() == 1
+    path.unlink()  # gone for now: tried again later, not an error
+    assert log.read_more() == 0
+    with pytest.raises(KeyLogError):
+        KeyLog().follow(tmp_path / "missing.log")
