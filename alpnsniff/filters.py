@@ -151,7 +151,7 @@ class RecordFilter:
             return False
         alpns = self._alpns
         if alpns and h.alpn_selected_raw not in alpns:
-            return any(raw in alpns for raw in h.alpn_offered_raw)
+            return any(raw in alpns for raw in h.alpn_offered_raw or ())
         return True
 
     def _host(self, text: str) -> bool:

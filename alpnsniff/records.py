@@ -23,7 +23,8 @@ class Selection(StrEnum):
     VISIBLE = "visible"  # in a cleartext ServerHello (TLS <= 1.2, or a 1.3 stack that echoes it)
     ENCRYPTED = "encrypted"  # TLS 1.3 / QUIC: in EncryptedExtensions, no key to read it
     DECRYPTED = "decrypted"  # read from EncryptedExtensions with a key log
-    NONE = "none"  # the client offered ALPN; the server answered and selected no protocol
+    # the client offered ALPN (or its ClientHello was not seen); the server selected none
+    NONE = "none"
     NOT_OFFERED = "not-offered"  # the client offered no ALPN; the server answered
     REJECTED = "rejected"  # the server sent alert 120 no_application_protocol
     ABORTED = "aborted"  # the server sent another fatal alert instead of a ServerHello
@@ -43,23 +44,27 @@ class Handshake:
     client_port: int
     server_ip: str
     server_port: int
+    # The ClientHello's columns (sni … sslv2 below) are None when the ClientHello was not
+    # seen: a one-sided capture (an asymmetric span port) or a capture begun late shows the
+    # server's answer alone (``alpn_offered_raw`` None, as against ``()``: a ClientHello
+    # without ALPN); ``ts_ns`` and ``frame`` are then the server's answer's.
     sni: str | None  # server_name host_name, escaped text (None: no SNI extension)
-    alpn_offered_raw: tuple[bytes, ...]  # ALPN protocol IDs, client order, raw octets
+    alpn_offered_raw: tuple[bytes, ...] | None  # ALPN protocol IDs, client order, raw octets
     alpn_selected_raw: bytes | None  # the server's choice, raw octets (None: not known / none)
     selection: Selection
     tls_version: str | None  # negotiated: "1.3", "1.2", ..., None when the server never answered
-    client_version: str  # highest version the client offers (supported_versions, else legacy)
+    client_version: str | None  # highest version the client offers (supported_versions, else legacy)
     cipher_suite: int | None  # the server's choice
-    ech: bool  # ClientHello carries encrypted_client_hello (0xfe0d): real or GREASE
+    ech: bool | None  # ClientHello carries encrypted_client_hello (0xfe0d): real or GREASE
     ech_config_id: int | None
     ech_payload_len: int | None
-    npn: bool  # ClientHello carries next_protocol_negotiation (13172)
+    npn: bool | None  # ClientHello carries next_protocol_negotiation (13172)
     npn_server: tuple[bytes, ...]  # the server's NPN list (TLS <= 1.2 ServerHello)
     npn_selected_raw: bytes | None = None  # the client's encrypted NextProtocol choice (keys)
-    alps: tuple[bytes, ...]  # ALPS (17513/17613) protocol IDs the client offers
-    extensions: tuple[int, ...]  # ClientHello extension types, wire order, GREASE included
-    grease: bool  # ClientHello carries any GREASE value (RFC 8701)
-    sslv2: bool  # the ClientHello was in SSLv2 format (no extensions, so no ALPN)
+    alps: tuple[bytes, ...] | None  # ALPS (17513/17613) protocol IDs the client offers
+    extensions: tuple[int, ...] | None  # ClientHello extension types, wire order, GREASE included
+    grease: bool | None  # ClientHello carries any GREASE value (RFC 8701)
+    sslv2: bool | None  # the ClientHello was in SSLv2 format (no extensions, so no ALPN)
     hello_retry: bool  # this ClientHello follows a HelloRetryRequest on the same connection
     alert: int | None  # the server's plaintext alert description, if it sent one
     violation: str | None  # protocol violation seen in the server's answer, else None
@@ -97,7 +102,7 @@ class Kind(Enum):
     ========== ============================== ============================ ==================
     INT        ``int64`` (nullable: Int64)    ``int<bits>`` (``int64``     number
                                               unless nullable)
-    BOOL       ``bool``                       ``bool``                     true / false
+    BOOL       ``bool`` (nullable: boolean)   ``bool``                     true / false
     STR        ``string`` (StringDtype,       ``string``                   text
                null: ``<NA>``)
     CATEGORY   ``CategoricalDtype`` of the    ``dictionary<int<bits>,      text
@@ -109,6 +114,14 @@ class Kind(Enum):
     LIST_STR   ``object`` (lists)             ``list<string>``             list (CSV: spaced)
     LIST_INT   ``object`` (lists)             ``list<int<bits>>``          list (CSV: spaced)
     ========== ============================== ============================ ==================
+
+    A nullable column's null is ``None`` in a row and in a list cell of the DataFrame,
+    ``<NA>`` in a typed pandas column (Int64, boolean, string), null in Parquet and ndjson,
+    an empty cell in CSV. The ClientHello's columns are nullable: null when the ClientHello
+    was not seen (a one-sided capture), so that ``alpn_offered`` null ("no ClientHello seen")
+    is told from ``[]`` ("a ClientHello without ALPN") everywhere but in CSV, where both are
+    an empty cell (there ``client_version``, always set when the ClientHello was seen, tells
+    them apart).
 
     Every dtype is fixed by the table, never inferred from the data: an empty read, an
     all-null column and a read of other captures have the same dtypes, so ``pd.concat`` of
@@ -152,6 +165,8 @@ class Derive(Enum):
 
 
 _INT_BITS = (8, 16, 32, 64)
+# Kinds a column of may be None (a TIMESTAMP, a SELECTION is always there).
+_NULLABLE_KINDS = (Kind.INT, Kind.BOOL, Kind.STR, Kind.CATEGORY, Kind.LIST_STR, Kind.LIST_INT)
 _KINDS_OF: dict[Derive, tuple[Kind, ...]] = {
     Derive.FIELD: (Kind.INT, Kind.BOOL, Kind.STR, Kind.CATEGORY, Kind.TIMESTAMP),
     Derive.ENUM: (Kind.SELECTION,),
@@ -174,7 +189,7 @@ class Column:
     source: str | None  # the Handshake field it is derived from (None: Derive.CAPTURE)
     _: KW_ONLY
     meaning: str  # one line; the README's column table says more
-    nullable: bool = False  # may be None (only INT, STR and CATEGORY columns)
+    nullable: bool = False  # may be None (not TIMESTAMP, SELECTION)
     # Parquet width: INT (64 unless nullable), LIST_INT items, a dictionary's index
     bits: int | None = None
     wire_text: bool = False  # text from the wire: escaped, but still attacker-chosen
@@ -187,7 +202,7 @@ class Column:
             raise ValueError(f"column {self.name}: no Handshake field {self.source!r}")
         if self.kind not in _KINDS_OF[self.derive]:
             raise ValueError(f"column {self.name}: {self.derive} cannot give {self.kind}")
-        if self.nullable and self.kind not in (Kind.INT, Kind.STR, Kind.CATEGORY):
+        if self.nullable and self.kind not in _NULLABLE_KINDS:
             raise ValueError(f"column {self.name}: {self.kind} cannot be nullable")
         sized = self.kind in (Kind.INT, Kind.LIST_INT, Kind.SELECTION, Kind.CATEGORY)
         if sized != (self.bits in _INT_BITS):
@@ -226,8 +241,9 @@ COLUMN_TABLE: tuple[Column, ...] = (
            meaning="the server's port"),
     Column("sni", Kind.STR, Derive.FIELD, "sni", nullable=True, wire_text=True,
            meaning="server_name, escaped text; None without the extension"),
-    Column("alpn_offered", Kind.LIST_STR, Derive.TEXT_LIST, "alpn_offered_raw", wire_text=True,
-           meaning="the client's ALPN protocol IDs, in its order, escaped text"),
+    Column("alpn_offered", Kind.LIST_STR, Derive.TEXT_LIST, "alpn_offered_raw", nullable=True,
+           wire_text=True, meaning="the client's ALPN protocol IDs, in its order, escaped "
+           "text; [] a ClientHello without ALPN, None the ClientHello not seen"),
     Column("alpn_selected", Kind.STR, Derive.TEXT, "alpn_selected_raw", nullable=True,
            wire_text=True, meaning="the server's ALPN choice when known, escaped text"),
     Column("selection", Kind.SELECTION, Derive.ENUM, "selection", bits=8,
@@ -235,24 +251,24 @@ COLUMN_TABLE: tuple[Column, ...] = (
            meaning="how the server's choice was learnt (a Selection value)"),
     Column("tls_version", Kind.STR, Derive.FIELD, "tls_version", nullable=True,
            meaning="negotiated version (1.3, 1.2, …); None if the server never said"),
-    Column("ech", Kind.BOOL, Derive.FIELD, "ech",
+    Column("ech", Kind.BOOL, Derive.FIELD, "ech", nullable=True,
            meaning="the ClientHello carries encrypted_client_hello (0xfe0d)"),
-    Column("npn", Kind.BOOL, Derive.FIELD, "npn",
+    Column("npn", Kind.BOOL, Derive.FIELD, "npn", nullable=True,
            meaning="the ClientHello carries next_protocol_negotiation (13172)"),
     # More, beyond the fixed set.
     Column("capture", Kind.STR, Derive.CAPTURE, None,
            meaning="the capture file the row came from"),
     Column("ip_version", Kind.INT, Derive.FIELD, "ip_version", bits=64,
            meaning="4 or 6"),
-    Column("client_version", Kind.STR, Derive.FIELD, "client_version",
+    Column("client_version", Kind.STR, Derive.FIELD, "client_version", nullable=True,
            meaning="highest version the client offers (supported_versions, else legacy)"),
     Column("cipher_suite", Kind.INT, Derive.FIELD, "cipher_suite", nullable=True, bits=32,
            meaning="the server's cipher suite"),
-    Column("alpn_offered_hex", Kind.LIST_STR, Derive.HEX_LIST, "alpn_offered_raw",
+    Column("alpn_offered_hex", Kind.LIST_STR, Derive.HEX_LIST, "alpn_offered_raw", nullable=True,
            meaning="the exact octets of alpn_offered, hex"),
     Column("alpn_selected_hex", Kind.STR, Derive.HEX, "alpn_selected_raw", nullable=True,
            meaning="the exact octets of alpn_selected, hex"),
-    Column("alps", Kind.LIST_STR, Derive.TEXT_LIST, "alps", wire_text=True,
+    Column("alps", Kind.LIST_STR, Derive.TEXT_LIST, "alps", nullable=True, wire_text=True,
            meaning="ALPS (0x4469 / 0x44cd) protocol IDs the client offers, escaped text"),
     Column("npn_server", Kind.LIST_STR, Derive.TEXT_LIST, "npn_server", wire_text=True,
            meaning="the server's NPN list (TLS <= 1.2 ServerHello), escaped text"),
@@ -262,9 +278,9 @@ COLUMN_TABLE: tuple[Column, ...] = (
            meaning="config_id of the outer ECH extension"),
     Column("ech_payload_len", Kind.INT, Derive.FIELD, "ech_payload_len", nullable=True, bits=32,
            meaning="payload length of the outer ECH extension"),
-    Column("grease", Kind.BOOL, Derive.FIELD, "grease",
+    Column("grease", Kind.BOOL, Derive.FIELD, "grease", nullable=True,
            meaning="the ClientHello carries GREASE values (RFC 8701)"),
-    Column("sslv2", Kind.BOOL, Derive.FIELD, "sslv2",
+    Column("sslv2", Kind.BOOL, Derive.FIELD, "sslv2", nullable=True,
            meaning="the ClientHello came in SSLv2 format (it cannot carry ALPN)"),
     Column("hello_retry", Kind.BOOL, Derive.FIELD, "hello_retry",
            meaning="this ClientHello answers a HelloRetryRequest"),
@@ -282,7 +298,7 @@ COLUMN_TABLE: tuple[Column, ...] = (
            meaning="QUIC: the client's Source Connection ID, hex"),
     Column("quic_restarts", Kind.INT, Derive.FIELD, "quic_restarts", nullable=True, bits=32,
            meaning="QUIC: ClientHellos superseded after a Retry or Version Negotiation"),
-    Column("extensions", Kind.LIST_INT, Derive.LIST, "extensions", bits=32,
+    Column("extensions", Kind.LIST_INT, Derive.LIST, "extensions", nullable=True, bits=32,
            meaning="ClientHello extension types in wire order, GREASE included"),
     Column("notes", Kind.LIST_STR, Derive.LIST, "notes",
            meaning="anomalies worth a look"),

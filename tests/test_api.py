@@ -47,7 +47,7 @@ def test_read_several_captures_gives_typed_columns() -> None:
     assert list(df.columns) == list(COLUMNS)
     assert list(df.columns[: len(FIXED)]) == FIXED
     assert str(df["ts"].dtype) == "datetime64[ns, UTC]"
-    assert df["frame"].dtype == "int64" and df["ech"].dtype == bool
+    assert df["frame"].dtype == "int64" and df["ech"].dtype == "boolean"
     assert len(df) == 4
     first = df.iloc[0]
     assert first["ts"] == pd.Timestamp(1795302742069708000, unit="ns", tz="UTC")

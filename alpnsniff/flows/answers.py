@@ -88,6 +88,13 @@ class AnswerBook:
         """The first waiting ClientHello got its (final, or HelloRetryRequest) answer."""
         return self._record(self.pending.pop(0), answer)
 
+    def answer_unoffered(self, offer: Offer, answer: Answer) -> Handshake:
+        """The server answered a ClientHello the capture does not hold (``offer.client`` is
+        None: a one-sided capture, or one begun late): its record leaves at once, outside
+        the ledger (nothing waited for it), and is counted."""
+        self.stats[f"{self.transport}_server_hello_without_client_hello"] += 1
+        return record(offer, answer)
+
     def supersede(self) -> None:
         """The waiting ClientHellos are replaced by the next one (QUIC: a new attempt after a
         Retry or Version Negotiation, or after a HelloRetryRequest): no record of theirs."""

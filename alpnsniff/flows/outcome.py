@@ -93,13 +93,15 @@ class ClientFacts:
 
 @dataclass(slots=True)
 class Offer:
-    """A ClientHello (or an SSLv2-format one) waiting for the server's answer."""
+    """A ClientHello (or an SSLv2-format one) waiting for the server's answer; or, with
+    ``client`` None, the place of a ClientHello the capture does not hold (a one-sided
+    capture: the server's answer alone; ``ts_ns`` and ``frame`` are then the answer's)."""
 
     ends: Endpoints
     ts_ns: int
     frame: int
     transport: str
-    client: ClientFacts
+    client: ClientFacts | None
     hello_retry: bool = False
     quic_version: str | None = None
     quic_dcid: bytes | None = None
@@ -131,6 +133,8 @@ def record(offer: Offer, answer: Answer = UNSEEN) -> Handshake:
     ends = offer.ends
     family = _FAMILY[ends.ip_version]
     client = offer.client
+    if client is None:
+        return _record_without_client_hello(offer, answer)
     ech = client.ech
     return Handshake(
         ts_ns=offer.ts_ns,
@@ -170,14 +174,60 @@ def record(offer: Offer, answer: Answer = UNSEEN) -> Handshake:
     )
 
 
+def _record_without_client_hello(offer: Offer, answer: Answer) -> Handshake:
+    """The record of a server's answer whose ClientHello was not seen: every ClientHello
+    column None (``alpn_offered`` None: not seen, as against ``[]``: no ALPN offered)."""
+    ends = offer.ends
+    family = _FAMILY[ends.ip_version]
+    return Handshake(
+        ts_ns=offer.ts_ns,
+        frame=offer.frame,
+        transport=offer.transport,
+        ip_version=ends.ip_version,
+        client_ip=socket.inet_ntop(family, ends.client_ip),
+        client_port=ends.client_port,
+        server_ip=socket.inet_ntop(family, ends.server_ip),
+        server_port=ends.server_port,
+        sni=None,
+        alpn_offered_raw=None,
+        alpn_selected_raw=answer.selected,
+        selection=answer.selection,
+        tls_version=answer.tls_version,
+        client_version=None,
+        cipher_suite=answer.cipher_suite,
+        ech=None,
+        ech_config_id=None,
+        ech_payload_len=None,
+        npn=None,
+        npn_server=answer.npn_server,
+        npn_selected_raw=answer.npn_selected,
+        alps=None,
+        extensions=None,
+        grease=None,
+        sslv2=None,
+        hello_retry=offer.hello_retry,
+        alert=answer.alert,
+        violation=answer.violation,
+        server_frame=answer.server_frame,
+        quic_version=offer.quic_version,
+        quic_dcid=None if offer.quic_dcid is None else offer.quic_dcid.hex(),
+        quic_scid=None if offer.quic_scid is None else offer.quic_scid.hex(),
+        quic_restarts=offer.quic_restarts,
+        notes=answer.notes,
+    )
+
+
 def server_hello_answer(offer: Offer, sh: ServerHello, *, frame: int) -> Answer:
-    """What a ServerHello (or HelloRetryRequest) says about the offer's ALPN."""
+    """What a ServerHello (or HelloRetryRequest) says about the offer's ALPN. Without the
+    ClientHello (``offer.client`` None) nothing is known of the offer: an ALPN in the
+    ServerHello is ``visible`` (not checked against the offer), none is ``encrypted`` in
+    TLS 1.3 and ``none`` (the server selected none) below it."""
     version = sh.selected_version
     # TLS 1.3, its IETF drafts (0x7fXX) and Facebook's drafts (0xfbXX) hide the selection
     tls13 = version == 0x0304 or (version >> 8) in (0x7F, 0xFB)
     violations: list[str] = list(sh.ext_errors)
     selected: bytes | None = None
-    offered = offer.client.alpn
+    offered = None if offer.client is None else offer.client.alpn
     if sh.is_hrr:
         selection = Selection.RETRIED
     elif sh.has_alpn:
@@ -185,11 +235,11 @@ def server_hello_answer(offer: Offer, sh: ServerHello, *, frame: int) -> Answer:
         selected = sh.alpn[0] if sh.alpn else None
         if len(sh.alpn) != 1:
             violations.append(f"serverhello-alpn-count-{len(sh.alpn)}")
-        if selected is not None and selected not in offered:
+        if selected is not None and offered is not None and selected not in offered:
             violations.append("selected-not-offered")
         if tls13:
             violations.append("alpn-in-tls13-serverhello")
-    elif not offered:
+    elif offered is not None and not offered:
         selection = Selection.NOT_OFFERED  # nothing to choose from
     elif tls13:
         selection = Selection.ENCRYPTED
@@ -227,14 +277,14 @@ def encrypted_extensions_answer(offer: Offer, answer: Answer, body: bytes) -> An
         ee = parse_encrypted_extensions(body)
     except DissectError as err:
         return with_note(answer, f"encrypted-extensions: {err.reason}")
-    offered = offer.client.alpn
+    offered = None if offer.client is None else offer.client.alpn
     violations = [v for v in (answer.violation or "").split(";") if v] + list(ee.errors)
     alpn = ee.alpn
     selected = alpn[0] if alpn else None
     if ee.has_alpn:
         if len(alpn) != 1:
             violations.append(f"encryptedextensions-alpn-count-{len(alpn)}")
-        if selected is not None and selected not in offered:
+        if selected is not None and offered is not None and selected not in offered:
             violations.append("selected-not-offered")
     return replace(
         answer,
@@ -242,7 +292,7 @@ def encrypted_extensions_answer(offer: Offer, answer: Answer, body: bytes) -> An
             Selection.DECRYPTED
             if ee.has_alpn
             else Selection.NONE
-            if offered
+            if offered is None or offered
             else Selection.NOT_OFFERED
         ),
         selected=selected,

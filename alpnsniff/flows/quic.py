@@ -33,7 +33,8 @@ from ..quic.connection import (
     VersionNegotiationEvent,
 )
 from ..quic.initial import DecryptError
-from ..quic.versions import version_info, version_name
+from ..quic.packets import LongHeaderPacket, split_datagram
+from ..quic.versions import LongPacketType, version_info, version_name
 from ..records import Handshake, Selection
 from ..tls.events import HandshakeMessage
 from ..tls.hello import parse_client_hello, parse_server_hello
@@ -47,7 +48,7 @@ from .outcome import (
     encrypted_extensions_answer,
     server_hello_answer,
 )
-from .state import DECRYPTING, DONE, GAVE_UP, HANDSHAKE, FlowState
+from .state import DECRYPTING, DONE, GAVE_UP, HANDSHAKE, NOT_TLS, FlowState
 
 HANDSHAKE_HEADER = 4
 ENCRYPTED_EXTENSIONS = 8
@@ -160,6 +161,17 @@ class QuicFlow:
             if self.conn.client_opened:
                 self.opened = True
             elif undecryptable and not book.waiting:
+                if _carries_handshake_packet(seg.payload):
+                    # a server's Initial (a client has no Handshake keys before the server's
+                    # first Initial, so it never coalesces a Handshake packet): the client's
+                    # side is not in the capture. Its keys come from the DCID of the client's
+                    # first Initial, which only that packet carries: it cannot be decrypted
+                    # (nor by tshark), and no ALPN is known. No record (there is no
+                    # ClientHello, nor a readable answer); counted once per connection, and
+                    # its 5-tuple remembered so that the server's next packets cost nothing
+                    stats["quic_server_only_undecryptable"] += 1
+                    self._set_state(NOT_TLS)
+                    return out
                 # the client's first Initial does not decrypt: nothing to wait for (a datagram
                 # without an Initial, 0-RTT before its Initial say, keeps the flow waiting)
                 stats["quic_initial_undecryptable"] += 1
@@ -246,7 +258,7 @@ class QuicFlow:
         if sh.is_hrr:
             book.retry = True
             return [book.answer(answer)]
-        if self.keys is not None:
+        if self.keys is not None and offer.client is not None:  # (QUIC offers always have one)
             random = offer.client.random
             dec = quic_decryptor(self.keys, random, event.version, sh.cipher_suite, self.stats)
             if dec is not None:
@@ -265,6 +277,19 @@ class QuicFlow:
     def abandon(self, *, at_end: bool) -> list[Handshake]:
         """The flow leaves the table before its facts are known (evicted, or at the end)."""
         return self.flush()
+
+
+def _carries_handshake_packet(datagram: bytes) -> bool:
+    """The datagram coalesces a Handshake packet (only a server's first flight does so
+    beside an Initial)."""
+    try:
+        packets = split_datagram(datagram)
+    except DissectError:
+        return False
+    return any(
+        isinstance(p, LongHeaderPacket) and p.packet_type is LongPacketType.HANDSHAKE
+        for p in packets
+    )
 
 
 def quic_reopens(remembered: object, payload: bytes) -> bool:

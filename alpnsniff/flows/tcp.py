@@ -24,7 +24,7 @@ from ..keys.tls12 import Tls12HandshakeDecryptor
 from ..keys.tls13 import Tls13ServerFlightDecryptor
 from ..net.segment import Segment
 from ..net.tcp import StreamReassembler
-from ..records import Handshake
+from ..records import Handshake, Selection
 from ..tls.detect import NOT_TLS as START_NOT_TLS
 from ..tls.detect import classify_stream_start
 from ..tls.hello import parse_client_hello, parse_server_hello
@@ -39,6 +39,7 @@ from ..tls.stream import (
     TlsStreamParser,
 )
 from .answers import AnswerBook, OfferLedger
+from .loss import AckWatch
 from .outcome import (
     Answer,
     ClientFacts,
@@ -51,6 +52,7 @@ from .outcome import (
     with_note,
 )
 from .state import DECRYPTING, DONE, HANDSHAKE, NOT_TLS, PROBING, FlowState
+from .table import reverse_key
 
 SYN = 0x02
 ACK = 0x10
@@ -78,6 +80,13 @@ CCS_HEADER = b"\x14\x03\x03\x00\x01"
 
 _HELLO_STARTS = ("tls-client-hello", "sslv2-client-hello")
 _SERVER_STARTS = ("tls-handshake", "tls-alert")
+
+
+def _first(side: Direction, seq: int) -> bool:
+    """No segment held in this direction starts before ``seq``: what came before was its
+    continuation (reordered) or junk at the same sequence number, so a TLS start here is the
+    first byte of the direction seen."""
+    return all((held_seq - seq) & 0xFFFFFFFF < 0x80000000 for held_seq, _ in side.held)
 
 
 class TlsDirection:
@@ -132,8 +141,10 @@ class TcpFlow:
         "last_ts",
         "probes_left",
         "server_dec",
+        "server_only",
         "state",
         "stats",
+        "watch",
     )
 
     def __init__(
@@ -161,6 +172,10 @@ class TcpFlow:
         self.keys = keys  # the run's secrets (None: no key log, no DSB: no decryption)
         self.server_dec: Tls13ServerFlightDecryptor | None = None
         self.client_dec: Tls12HandshakeDecryptor | None = None
+        # the server's flight began without a ClientHello before it (a one-sided capture, or
+        # one begun late): its ServerHello (or fatal alert) gives a record without an offer
+        self.server_only = False
+        self.watch = AckWatch()  # the upstream loss estimate (flows/loss.py)
 
     def _set_state(self, state: FlowState) -> None:
         self.state = state
@@ -190,7 +205,9 @@ class TcpFlow:
     # ---------------------------------------------------------------- input
     def on_packet(self, key: bytes, seg: Segment, frame: int, ts_ns: int) -> list[Handshake]:
         self.last_ts = ts_ns
-        if key == self.key:
+        forward = key == self.key
+        self.watch.on_segment(forward, seg, self.stats)
+        if forward:
             side = self.dir_a
             if side is None:
                 side = self.dir_a = Direction()
@@ -256,6 +273,14 @@ class TcpFlow:
             return self._start_tls(key, side, seq, start, frame, ts_ns)
         if kind in _SERVER_STARTS and pending and from_server:
             return self._start_tls(key, side, seq, start, frame, ts_ns)
+        if kind in _SERVER_STARTS and not pending and self.client_key != key and _first(side, seq):
+            # the server's flight, no ClientHello before it (the other direction is not in
+            # the capture, or the capture began late): its answer alone makes a record
+            self.server_only = True
+            if self.client_key is None:  # (else the client's SYN set the endpoints)
+                self.client_key = reverse_key(key)
+                self.ends = Endpoints(seg.ip_version, seg.dst, seg.dport, seg.src, seg.sport)
+            return self._start_tls(key, side, seq, start, frame, ts_ns)
         verdict = self._probe_verdict(kind, start, pending, from_server, side)
         if verdict is not None:
             return self._conclude_probe(verdict, frame)
@@ -297,9 +322,9 @@ class TcpFlow:
         """The segment start ends probing: why (a stats name), else None (keep probing)."""
         if not pending:
             if kind in _SERVER_STARTS and not side.held:
-                # the server's flight without a ClientHello before it: the capture started
-                # late or sees one direction only; a record needs the ClientHello
-                return "tcp_server_hello_without_client_hello"
+                # a TLS flight without a ClientHello before it from the side that sent the
+                # SYN (the client): not a handshake we can read (the server's: _probe)
+                return "tcp_client_flight_without_client_hello"
             if start[:2] == b"\x17\x03" and not side.held:
                 # TLS application data at the first segment seen: the handshake happened
                 # before the capture began
@@ -366,7 +391,7 @@ class TcpFlow:
             if from_client:
                 out.extend(self._client_event(event, frame, ts_ns))
             else:
-                out.extend(self._server_event(event, frame))
+                out.extend(self._server_event(event, frame, ts_ns))
             if self.state is DONE:
                 break
         return out
@@ -396,11 +421,13 @@ class TcpFlow:
             self._error("client_stream", event.error, frame)
         return []
 
-    def _server_event(self, event: object, frame: int) -> list[Handshake]:
+    def _server_event(self, event: object, frame: int, ts_ns: int) -> list[Handshake]:
         server_dec = self.server_dec
         if server_dec is not None and isinstance(event, EncryptedRecord):
             return self._server_decrypt(server_dec, event)
         book = self.book
+        if self.server_only and not book.pending:
+            return self._server_only_event(event, frame, ts_ns)
         if isinstance(event, HandshakeMessage):
             if event.msg_type != HANDSHAKE_SERVER_HELLO or not book.pending:
                 return []
@@ -416,7 +443,7 @@ class TcpFlow:
                 book.retry = True
                 return [book.answer(answer)]
             client = offer.client
-            if self.keys is not None and not client.sslv2:
+            if self.keys is not None and client is not None and not client.sslv2:
                 dec = tls_decryptor(self.keys, client.random, client.extensions, sh, self.stats)
                 if dec is not None:
                     if isinstance(dec, Tls13ServerFlightDecryptor):
@@ -442,6 +469,53 @@ class TcpFlow:
             self._set_state(DONE)
             return self.flush()
         return []
+
+    def _server_only_event(self, event: object, frame: int, ts_ns: int) -> list[Handshake]:
+        """The server's flight without a ClientHello before it: its ServerHello (or
+        HelloRetryRequest, or fatal alert) is recorded with every ClientHello column None.
+        A key log cannot help here: its secrets are looked up by the client random, which
+        only the ClientHello carries (counted as ``tcp_server_only_keylog_unusable``)."""
+        book = self.book
+        unseen = Offer(self._ends(), ts_ns, frame, "tcp", None, hello_retry=book.retry)
+        if isinstance(event, AlertRecord):
+            if event.level != ALERT_LEVEL_FATAL:
+                self.stats["tcp_server_warning_alerts"] += 1
+                return []
+            self._set_state(DONE)
+            return [book.answer_unoffered(unseen, alert_answer(event.description, frame=frame))]
+        if isinstance(event, StreamError):
+            self._error("server_stream", event.error, frame)
+            self._set_state(DONE)
+            return []
+        if not isinstance(event, HandshakeMessage):
+            return []  # a ChangeCipherSpec (after a HelloRetryRequest, say)
+        if event.msg_type != HANDSHAKE_SERVER_HELLO:
+            # the flight began after its ServerHello (lost, or before the capture began)
+            self.stats["tcp_server_flight_without_server_hello"] += 1
+            self._set_state(NOT_TLS)
+            return []
+        try:
+            sh = parse_server_hello(event.body)
+        except DissectError as err:
+            self._error("server_hello", err, frame)
+            self._set_state(DONE)
+            return []
+        answer = server_hello_answer(unseen, sh, frame=frame)
+        if sh.is_hrr:
+            book.retry = True  # the next ServerHello answers the retried ClientHello
+            return [book.answer_unoffered(unseen, answer)]
+        if answer.selection is Selection.ENCRYPTED:
+            self.stats["tcp_server_only_encrypted"] += 1
+            if self.keys is not None:
+                self.stats["tcp_server_only_keylog_unusable"] += 1
+        self._set_state(DONE)
+        return [book.answer_unoffered(unseen, answer)]
+
+    def _ends(self) -> Endpoints:
+        ends = self.ends
+        if ends is None:  # set with client_key, before any event of either side
+            raise RuntimeError("a TCP flow's endpoints are not known")
+        return ends
 
     # ---------------------------------------------------------------- decryption stage
     def _server_decrypt(

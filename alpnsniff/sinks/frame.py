@@ -77,7 +77,7 @@ def pandas_dtype(column: Column) -> Any:
     if kind is Kind.INT:
         return pd.Int64Dtype() if column.nullable else "int64"
     if kind is Kind.BOOL:
-        return "bool"
+        return pd.BooleanDtype() if column.nullable else "bool"
     if kind is Kind.STR:
         return pd.StringDtype()
     if kind in (Kind.CATEGORY, Kind.SELECTION):
@@ -165,7 +165,7 @@ def _pandas_column(column: Column) -> dict[str, Any]:
     elif kind is Kind.INT:
         pandas_type, numpy_type = "int64", "Int64" if column.nullable else "int64"
     elif kind is Kind.BOOL:
-        pandas_type, numpy_type = "bool", "bool"
+        pandas_type, numpy_type = "bool", "boolean" if column.nullable else "bool"
     elif kind is Kind.STR:
         pandas_type, numpy_type = "unicode", "string"
     elif kind in (Kind.CATEGORY, Kind.SELECTION):
@@ -298,12 +298,12 @@ def read_parquet(path: str | os.PathLike[str] | BinaryIO) -> pd.DataFrame:
         elif kind in (Kind.CATEGORY, Kind.SELECTION):
             _check_categories(c, col.unique().to_pylist())
             data[c.name] = col.to_pandas()
-        elif kind is Kind.STR or (kind is Kind.INT and c.nullable):
+        elif kind is Kind.STR or (kind in (Kind.INT, Kind.BOOL) and c.nullable):
             # (from Arrow straight to the extension array: exact, no float or object detour)
             data[c.name] = pandas_dtype(c).__from_arrow__(col)
         elif kind in (Kind.INT, Kind.BOOL) and col.null_count == 0:
             data[c.name] = col.to_numpy()
-        else:  # lists (read gives lists, not arrays)
+        else:  # lists (read gives lists, not arrays; a null list: None)
             data[c.name] = col.to_pylist()
     df = frame_from_columns(data)
     meta = table.schema.metadata or {}

@@ -71,13 +71,18 @@ def _hex(raw: bytes | None) -> str | None:
     return None if raw is None else raw.hex()
 
 
-# (`if raws else []`: most of these tuples are empty, and an empty one needs no comprehension.)
-def _text_list(raws: tuple[bytes, ...]) -> list[str]:
-    return [alpn_text(p) for p in raws] if raws else []
+# A list column is None when its field is (a ClientHello not seen: records.Handshake).
+# (`if raws else …`: most of these tuples are empty, and an empty one needs no comprehension.)
+def _list(values: tuple[Any, ...] | None) -> list[Any] | None:
+    return None if values is None else list(values)
 
 
-def _hex_list(raws: tuple[bytes, ...]) -> list[str]:
-    return [p.hex() for p in raws] if raws else []
+def _text_list(raws: tuple[bytes, ...] | None) -> list[str] | None:
+    return [alpn_text(p) for p in raws] if raws else None if raws is None else []
+
+
+def _hex_list(raws: tuple[bytes, ...] | None) -> list[str] | None:
+    return [p.hex() for p in raws] if raws else None if raws is None else []
 
 
 def _texts(raws: Iterable[bytes]) -> dict[bytes, str]:
@@ -85,8 +90,8 @@ def _texts(raws: Iterable[bytes]) -> dict[bytes, str]:
     return {raw: alpn_text(raw) for raw in raws}
 
 
-def _list_column(values: list[tuple[Any, ...]]) -> list[list[Any]]:
-    return list(map(list, values))
+def _list_column(values: list[tuple[Any, ...] | None]) -> list[list[Any] | None]:
+    return [None if v is None else list(v) for v in values]
 
 
 def _text_column(values: list[bytes | None]) -> list[str | None]:
@@ -98,13 +103,13 @@ def _hex_column(values: list[bytes | None]) -> list[str | None]:
     return [None if v is None else v.hex() for v in values]
 
 
-def _text_list_column(values: list[tuple[bytes, ...]]) -> list[list[str]]:
-    texts = _texts(set(chain.from_iterable(values)))
-    return [[texts[p] for p in v] if v else [] for v in values]
+def _text_list_column(values: list[tuple[bytes, ...] | None]) -> list[list[str] | None]:
+    texts = _texts(set(chain.from_iterable(v for v in values if v)))
+    return [[texts[p] for p in v] if v else None if v is None else [] for v in values]
 
 
-def _hex_list_column(values: list[tuple[bytes, ...]]) -> list[list[str]]:
-    return [[p.hex() for p in v] if v else [] for v in values]
+def _hex_list_column(values: list[tuple[bytes, ...] | None]) -> list[list[str] | None]:
+    return [[p.hex() for p in v] if v else None if v is None else [] for v in values]
 
 
 _ValueFn = Callable[[Any], Any]
@@ -114,7 +119,7 @@ _ColumnFn = Callable[[list[Any]], list[Any]]
 _DERIVE: dict[Derive, tuple[_ValueFn, _ColumnFn] | None] = {
     Derive.FIELD: None,
     Derive.ENUM: None,  # field_path reads the enum's .value
-    Derive.LIST: (list, _list_column),
+    Derive.LIST: (_list, _list_column),
     Derive.TEXT: (_text, _text_column),
     Derive.HEX: (_hex, _hex_column),
     Derive.TEXT_LIST: (_text_list, _text_list_column),

@@ -18,6 +18,11 @@ columns. When every ClientHello carries ECH and ECH is left out, the left-out co
 empty (``-``) and the rows are sorted by the other. A run without any ECH ClientHello shows
 one column (both would be the same).
 
+A row without its ClientHello (a one-sided capture, or one begun late: ``alpn_offered``
+None) is a handshake and its selection counts, but it has no offer: the offer shares are
+over the rows whose ClientHello was seen, never counting a missing one as "no ALPN offered";
+one line says how many rows have no offer.
+
 Every count of 1,000 or more is written with thousands separators; words agree with their
 numbers ("1 handshake", "2 handshakes").
 """
@@ -27,6 +32,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from ..flows.loss import loss_lines
 from ..records import Handshake, Selection
 from ..tls.alpn import alpn_name, alpn_text
 
@@ -48,6 +54,7 @@ class Summary:
     handshakes: int = 0
     by_transport: Counter[str] = field(default_factory=Counter)
     ech: int = 0  # ClientHellos that carry ECH (real or GREASE)
+    no_offer: int = 0  # rows whose ClientHello was not seen (alpn_offered None)
     # Offers of ClientHellos without ECH, and (outer) offers of those with ECH; None: no ALPN.
     offered_plain: Counter[bytes | None] = field(default_factory=Counter)
     offered_ech: Counter[bytes | None] = field(default_factory=Counter)
@@ -63,26 +70,44 @@ class Summary:
         self.tls_versions[h.tls_version or "(no ServerHello)"] += 1
         if h.violation:
             self.violations += 1
+        if h.selection in (Selection.VISIBLE, Selection.DECRYPTED) and h.alpn_selected_raw:
+            self.selected[h.alpn_selected_raw] += 1
+        offers = h.alpn_offered_raw
+        if offers is None:  # the ClientHello was not seen: no offer, not "no ALPN"
+            self.no_offer += 1
+            return
         if h.ech:
             self.ech += 1
         offered = self.offered_ech if h.ech else self.offered_plain
-        if h.alpn_offered_raw:
-            for proto in dict.fromkeys(h.alpn_offered_raw):
+        if offers:
+            for proto in dict.fromkeys(offers):
                 offered[proto] += 1
         else:
             offered[None] += 1
-        if h.selection in (Selection.VISIBLE, Selection.DECRYPTED) and h.alpn_selected_raw:
-            self.selected[h.alpn_selected_raw] += 1
 
-    def lines(self, stats: Counter[str], *, captures: int) -> list[str]:
-        """The human summary, one line each; wire strings escaped."""
+    def lines(
+        self,
+        stats: Counter[str],
+        *,
+        captures: int,
+        interfaces: list[str] | None = None,
+        loss_always: bool = False,
+    ) -> list[str]:
+        """The human summary, one line each; wire strings escaped. ``interfaces``: the
+        capture interfaces' names by index (the loss estimate's lines), when known;
+        ``loss_always``: the loss line also when no gap was found (a live run)."""
         out: list[str] = []
         transports = ", ".join(f"{t} {n:,}" for t, n in sorted(self.by_transport.items()))
         out.append(
             f"{plural(captures, 'capture')}, {plural(stats['packets'], 'packet')}, "
             f"{plural(self.handshakes, 'handshake')}" + (f" ({transports})" if transports else "")
         )
-        if self.handshakes:  # every handshake record is one ClientHello
+        if self.no_offer:
+            out.append(
+                f"no offer: {plural(self.no_offer, 'row')} without a ClientHello (a one-sided "
+                "capture, or one begun late: alpn_offered null), left out of the offer shares"
+            )
+        if self.handshakes > self.no_offer:  # every other record is one ClientHello
             out.extend(self._offer_lines())
         chosen = sum(self.selected.values())
         if chosen:
@@ -99,6 +124,7 @@ class Summary:
             out.append("tls version: " + versions)
         if self.violations:
             out.append(f"protocol violations: {self.violations:,} (column violation)")
+        out.extend(loss_lines(stats, interfaces, always=loss_always))
         out.extend(_not_dissected_lines(stats))
         errors = stats["internal_error"]
         if errors > 0:
@@ -116,7 +142,7 @@ class Summary:
 
     def _offer_lines(self) -> list[str]:
         """The ECH line and the offer shares (one column, or two when some hello has ECH)."""
-        total = self.handshakes
+        total = self.handshakes - self.no_offer  # the ClientHellos seen
         plain = total - self.ech
         if not self.ech:
             out = [
@@ -210,6 +236,9 @@ _SKIP_PREFIXES = (
     "tcp_still_probing",
     "tcp_client_hello_",
     "tcp_server_hello_",
+    "tcp_server_flight_",
+    "tcp_client_flight_",
+    "quic_server_only_",
     "tcp_client_stream_",
     "tcp_server_stream_",
     "tcp_segments_after_stream_error",
@@ -223,12 +252,17 @@ _SKIP_PREFIXES = (
 )
 
 
+# Counters under a skip prefix that count rows, not skips: a server's answer without its
+# ClientHello is a row (alpn_offered null), said on its own line.
+_NOT_SKIPS = frozenset({"tcp_server_hello_without_client_hello"})
+
+
 def skip_counts(stats: Counter[str]) -> list[tuple[str, int]]:
     """Skip reasons and counts, most first (then by name); the ``skipped_`` prefix dropped
     (``skipped_non-ip`` -> ``non-ip``)."""
     found = [
         (k.removeprefix("skipped_"), v)
         for k, v in stats.items()
-        if v and k.startswith(_SKIP_PREFIXES)
+        if v and k.startswith(_SKIP_PREFIXES) and k not in _NOT_SKIPS
     ]
     return sorted(found, key=lambda kv: (-kv[1], kv[0]))

@@ -52,6 +52,8 @@ _SHRINKABLE = (_SNI, _OFFERED, _SELECTED, _CAPTURE, _CLIENT, _SERVER)
 _GAP = "  "  # between columns
 _CUT = "…"
 _BATCH = 512  # lines per write
+# the offer of a row whose ClientHello was not seen (a one-sided capture), as against ""
+NOT_SEEN = "(not seen)"
 
 
 def _safe(text: str) -> str:
@@ -85,9 +87,14 @@ class _Cells:
         self.ids: dict[bytes | None, str] = {None: ""}
 
     def __call__(self, capture: str, h: Handshake) -> list[str]:
-        offered = self.lists.get(h.alpn_offered_raw)
-        if offered is None:
-            offered = self.lists[h.alpn_offered_raw] = " ".join(map(alpn_text, h.alpn_offered_raw))
+        raws = h.alpn_offered_raw
+        if raws is None:  # the ClientHello was not seen (a one-sided capture)
+            offered = NOT_SEEN
+        else:
+            known = self.lists.get(raws)
+            if known is None:
+                known = self.lists[raws] = " ".join(map(alpn_text, raws))
+            offered = known
         selected = self.ids.get(h.alpn_selected_raw)
         if selected is None:
             raw = h.alpn_selected_raw

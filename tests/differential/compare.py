@@ -135,6 +135,8 @@ def _selections_without_alpn(row: TsharkHello, rec: Handshake) -> frozenset[Sele
     """What a record may say when tshark shows this ServerHello / HRR with no ALPN."""
     if row.is_hrr:
         return frozenset({Selection.RETRIED})
+    if rec.alpn_offered_raw is None:  # the ClientHello was not seen: what the server said
+        return frozenset({Selection.ENCRYPTED} if row.tls13 else {Selection.NONE})
     if not rec.alpn_offered_raw:  # nothing offered, nothing to select
         return frozenset({Selection.NOT_OFFERED})
     if row.tls13:  # the choice, if any, is in EncryptedExtensions
@@ -238,7 +240,10 @@ def compare_tcp(view: TsharkView, records: Sequence[Handshake]) -> Comparison:
     ch_rows = [r for r in view.tcp if r.hs_type == 1]
     cmp.counts["ch_compared"] = len(ch_rows)
     cmp.counts["udp_rows_excluded"] = len(view.quic) + len(view.other)
-    pairs, missing, extra = _pair_client_hellos(ch_rows, recs)
+    # a row whose ClientHello was not seen (a server-side-only flow) pairs with no ClientHello
+    # row; its ServerHello and alert are compared below like any other's
+    seen = [r for r in recs if r.alpn_offered_raw is not None]
+    pairs, missing, extra = _pair_client_hellos(ch_rows, seen)
     for row, rec in pairs:
         diffs = _compare_pair(row, rec)
         cmp.counts["ch_differing" if diffs else "ch_equal"] += 1

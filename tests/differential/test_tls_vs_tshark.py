@@ -73,12 +73,6 @@ KNOWN_DIFFERENCES: tuple[Known, ...] = (
           "frame 12: ALPN extension of length 11 declares a 47241-byte list; frame 4 likewise "
           "overruns; tshark shows no ALPN for either", "both", _MALFORMED,
           stat="tcp_client_hello_truncated"),
-    Known("nDPI__tls_1.2_unidirectional_server_no_cert.pcapng", "sh_missing", (3,),
-          "only the server direction was captured: ServerHello (ALPN http/1.1) with no "
-          "ClientHello", "tshark",
-          "the SH and its ALPN are on the wire; alpnsniff's record is one ClientHello and its "
-          "answer, so a server flight without a ClientHello gives no record (counted as a "
-          "ServerHello without ClientHello)", stat="tcp_server_hello_without_client_hello"),
     Known("nDPI__heuristic_tcp_ack_payload.pcap", "missing", (187,),
           "frame 187 is a byte-identical duplicate of frame 186 (same timestamp, seq, payload)",
           "alpnsniff",
