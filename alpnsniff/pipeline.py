@@ -38,14 +38,12 @@ from .keys.keylog import KeyLog
 from .keys.store import KeyStore
 from .net.decode import PacketDecoder
 from .net.segment import Segment
+from .net.tunnels import TUNNEL_UDP_PORTS  # (the hot loop hands their datagrams to the decoder)
 from .records import Handshake
 
 SYN: Final = 0x02
 RST: Final = 0x04
 ACK: Final = 0x10
-
-# UDP ports that carry tunnels the decoder unwraps (VXLAN, GENEVE, GTP-U, Teredo).
-TUNNEL_UDP_PORTS = frozenset({4789, 6081, 2152, 3544})
 
 _IPV4: Final = 0x0800
 _IPV6: Final = 0x86DD

@@ -641,6 +641,9 @@ fi
 for c in openssl_tls13_h2 aioquic_h3_v1; do
     [ -s "$O/$c.keys" ] && editcap --inject-secrets "tls,$O/$c.keys" "$O/$c.pcap" "$O/${c}_dsb.pcapng"
 done
+# span-port encapsulations: the real captures above re-wrapped as switches, fabrics and
+# wireless controllers wrap them (README: "Span-port encapsulations")
+"$PY" "$TOOLS/span_wrap.py" --all "$O"
 
 # ---------------------------------------------------------------- verify and install
 shopt -s nullglob

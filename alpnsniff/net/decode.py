@@ -21,8 +21,11 @@ the caller counts. It never raises for wire bytes and never loops unbounded. Rea
     ``truncated-ip``, ``malformed-tcp``, ``unsupported-gre``, ``truncated-link``.
 
 ``stats`` counts what is not a per-packet outcome: tunnels and shims met (``vlan``,
-``qinq``, ``pppoe``, ``mpls``, ``tunnel:gre``, ``tunnel:vxlan``, ...), UDP tunnel ports whose
-payload did not parse and were returned as plain UDP (``tunnel-fallback:<kind>``), captures
+``qinq``, ``pppoe``, ``mpls``, ``cisco-metadata``, ``vn-tag``, ``e-tag``, ``nsh``, ``pbb``,
+``tunnel:gre``, ``tunnel:vxlan``, ``tunnel:vxlan-gpe``, ``tunnel:capwap``, ``tunnel:tzsp``,
+...), UDP tunnel ports whose payload did not parse and were returned as plain UDP
+(``tunnel-fallback:<kind>``, and ``tunnel-fallback:<kind>:<reason>`` naming what did not
+parse, e.g. ``tunnel-fallback:capwap:unsupported-capwap`` for DTLS-protected data), captures
 cut short (``payload-truncated``), and fragment reassembly (``frag-*``).
 
 Speed: the common frames (Ethernet, one 802.1Q tag, Linux SLL/SLL2 or raw IP, carrying IPv4
@@ -54,7 +57,7 @@ from .ip import (
 )
 from .link import ETH_IPV4, ETH_IPV6, LINK_DECODERS, resolve
 from .segment import Segment
-from .tunnels import UDP_TUNNEL_PORTS, UDP_TUNNELS, TunnelDecoder, gre
+from .tunnels import TUNNEL_UDP_PORTS, UDP_TUNNELS, TunnelDecoder, gre
 
 # Tunnels unwrapped inside one another (GRE in IP in VXLAN ...). Real deployments nest two
 # or three (an overlay over a provider tunnel); every level re-runs the IP decoder, and a
@@ -111,8 +114,8 @@ class PacketDecoder:
                     proto == 17
                     and seq >> 16 == total - 20
                     and 42 <= end <= len(data)
-                    and dport not in UDP_TUNNEL_PORTS
-                    and sport not in UDP_TUNNEL_PORTS
+                    and dport not in TUNNEL_UDP_PORTS
+                    and sport not in TUNNEL_UDP_PORTS
                 ):
                     return Segment(17, 4, src, dst, sport, dport, 0, 0, 0, data[42:end])
             elif et == 0x86DD and vihl >> 4 == 6:
@@ -149,8 +152,8 @@ class PacketDecoder:
                         proto == 17
                         and seq >> 16 == total - 20
                         and off + 28 <= end <= len(data)
-                        and dport not in UDP_TUNNEL_PORTS
-                        and sport not in UDP_TUNNEL_PORTS
+                        and dport not in TUNNEL_UDP_PORTS
+                        and sport not in TUNNEL_UDP_PORTS
                     ):
                         return Segment(17, 4, src, dst, sport, dport, 0, 0, 0, data[off + 28 : end])
             else:
@@ -169,8 +172,8 @@ class PacketDecoder:
                         nh == 17
                         and seq >> 16 == plen
                         and plen >= 8
-                        and dport not in UDP_TUNNEL_PORTS
-                        and sport not in UDP_TUNNEL_PORTS
+                        and dport not in TUNNEL_UDP_PORTS
+                        and sport not in TUNNEL_UDP_PORTS
                     ):
                         return Segment(17, 6, src, dst, sport, dport, 0, 0, 0, data[off + 48 : end])
         except struct.error:
@@ -300,7 +303,8 @@ class PacketDecoder:
         try:
             etype, off = decoder(data, off, end)
             inner = self._network(etype, data, off, end, ts_ns, depth + 1)
-        except DissectError:
+        except DissectError as err:
+            self._count(f"tunnel-fallback:{kind}:{err.reason}-{err.layer or 'link'}")
             inner = "non-ip"
         if inner == "non-ip":
             self._count("tunnel-fallback:" + kind)

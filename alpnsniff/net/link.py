@@ -6,8 +6,11 @@ not IP) and where that payload starts. Link types that carry no EtherType (raw I
 loopback, PPP) are mapped onto one, so the rest of the decoder sees a single vocabulary.
 
 :func:`resolve` then peels the shim layers that sit between an EtherType and IP: 802.1Q /
-802.1ad / QinQ tags, PPPoE sessions (PPP inside), MPLS label stacks and transparent Ethernet
-bridging (an Ethernet frame inside GRE or GENEVE).
+802.1ad / QinQ tags, PPPoE sessions (PPP inside), MPLS label stacks, transparent Ethernet
+bridging (an Ethernet frame inside GRE or GENEVE), and the tags mirror ports and fabrics
+add: Cisco MetaData (TrustSec SGT), VN-Tag, 802.1BR E-tag, NSH (RFC 8300) and 802.1ah PBB
+(MAC-in-MAC). :func:`ieee80211_data` reads an 802.11 data frame's header and LLC/SNAP (for
+CAPWAP and TZSP, which carry wireless frames).
 
 Pure functions of bytes; they raise :class:`~alpnsniff.errors.Truncated` or
 :class:`~alpnsniff.errors.Malformed` (layer ``"link"``) and nothing else.
@@ -30,6 +33,11 @@ ETH_PPPOE_SESSION = 0x8864
 ETH_MPLS = 0x8847
 ETH_MPLS_MCAST = 0x8848
 ETH_PPP = 0x880B  # PPP inside (enhanced) GRE, as in PPTP
+ETH_CISCO_METADATA = 0x8909  # Cisco MetaData (CMD): TrustSec security group tag (SGT)
+ETH_VNTAG = 0x8926  # Cisco VN-Tag (802.1Qbh pre-standard): 4-byte tag
+ETH_ETAG = 0x893F  # IEEE 802.1BR E-tag (port extender): 6-byte tag
+ETH_NSH = 0x894F  # Network Service Header (RFC 8300)
+ETH_PBB = 0x88E7  # IEEE 802.1ah I-TAG (provider backbone bridging): customer frame follows
 NOT_IP = 0  # "no EtherType": a link header that names no network protocol we know
 
 VLAN_TYPES = frozenset({ETH_VLAN, ETH_QINQ, ETH_QINQ_OLD, ETH_QINQ_OLD2})
@@ -38,6 +46,10 @@ VLAN_TYPES = frozenset({ETH_VLAN, ETH_QINQ, ETH_QINQ_OLD, ETH_QINQ_OLD2})
 # stacks have one to three (QinQ plus an MPLS pair); each is a few bytes, so a crafted frame
 # could stack hundreds. Beyond this the frame is reported malformed instead of looping on.
 MAX_SHIM_HEADERS = 16
+
+# NSH (RFC 8300 section 2.2) and VXLAN-GPE next protocol numbers -> EtherType. The two
+# registries agree on 1-5 (IANA "NSH Next Protocol", "VXLAN-GPE Next Protocol").
+NEXT_PROTOCOL_TO_ETHERTYPE = {1: ETH_IPV4, 2: ETH_IPV6, 3: ETH_TEB, 4: ETH_NSH, 5: ETH_MPLS}
 
 # PPP protocol numbers (RFC 1661 and the IANA PPP registry) -> EtherType.
 PPP_TO_ETHERTYPE = {0x0021: ETH_IPV4, 0x0057: ETH_IPV6, 0x0281: ETH_MPLS, 0x0283: ETH_MPLS_MCAST}
@@ -200,9 +212,101 @@ def resolve(etype: int, data: bytes, off: int, seen: dict[str, int]) -> tuple[in
             etype, off = ethernet(data, off)
         elif etype == ETH_PPP:
             etype, off = ppp(data, off)
+        elif etype == ETH_NSH:
+            seen["nsh"] = seen.get("nsh", 0) + 1
+            etype, off = nsh(data, off)
+        elif etype == ETH_PBB:
+            if len(data) < off + 18:  # I-TAG 4, then the customer's DA, SA and EtherType
+                raise Truncated("802.1ah I-TAG cut short", layer="pbb", offset=off)
+            seen["pbb"] = seen.get("pbb", 0) + 1
+            etype, off = ethernet(data, off + 4)
+        elif etype in (ETH_VNTAG, ETH_ETAG):
+            size = 4 if etype == ETH_VNTAG else 6  # the tag, then the next EtherType
+            kind = "vn-tag" if etype == ETH_VNTAG else "e-tag"
+            if len(data) < off + size + 2:
+                raise Truncated(f"{kind} cut short", layer=kind, offset=off)
+            seen[kind] = seen.get(kind, 0) + 1
+            etype = data[off + size] << 8 | data[off + size + 1]
+            off += size + 2
+        elif etype == ETH_CISCO_METADATA:
+            seen["cisco-metadata"] = seen.get("cisco-metadata", 0) + 1
+            etype, off = cisco_metadata(data, off)
         else:
             return etype, off
     raise Malformed(f"more than {MAX_SHIM_HEADERS} VLAN/PPPoE/MPLS headers", layer=LAYER)
+
+
+def cisco_metadata(data: bytes, off: int) -> tuple[int, int]:
+    """Cisco MetaData after EtherType 0x8909: version 1, a length in 8-byte units counting
+    the whole header (version to the next EtherType), 4-byte options (the SGT is type 1),
+    then the EtherType of the frame. One SGT option is the only form seen: length 1."""
+    layer = "cisco-metadata"
+    if len(data) < off + 8:
+        raise Truncated("Cisco MetaData header cut short", layer=layer, offset=off)
+    if data[off] != 1:
+        raise Unsupported(f"Cisco MetaData version {data[off]}", layer=layer, offset=off)
+    size = data[off + 1] << 3
+    if size == 0:
+        raise Malformed("Cisco MetaData length 0", layer=layer, offset=off)
+    if len(data) < off + size:
+        raise Truncated("Cisco MetaData options cut short", layer=layer, offset=off)
+    return data[off + size - 2] << 8 | data[off + size - 1], off + size
+
+
+def nsh(data: bytes, off: int) -> tuple[int, int]:
+    """A Network Service Header (RFC 8300): base and service path headers, context
+    headers to the length given (4-byte words, all of them), then the next protocol."""
+    layer = "nsh"
+    if len(data) < off + 8:
+        raise Truncated("NSH header cut short", layer=layer, offset=off)
+    if data[off] >> 6:
+        raise Unsupported(f"NSH version {data[off] >> 6}", layer=layer, offset=off)
+    size = (data[off + 1] & 0x3F) << 2
+    md_type = data[off + 2] & 0x0F
+    if size < 8 or (md_type == 1 and size != 24):  # MD type 1: always 4 context words
+        raise Malformed(f"NSH length {size} for MD type {md_type}", layer=layer, offset=off)
+    if len(data) < off + size:
+        raise Truncated("NSH context headers cut short", layer=layer, offset=off)
+    etype = NEXT_PROTOCOL_TO_ETHERTYPE.get(data[off + 3], NOT_IP)
+    if etype == NOT_IP:
+        raise Unsupported(f"NSH next protocol {data[off + 3]}", layer=layer, offset=off)
+    return etype, off + size
+
+
+def ieee80211_data(data: bytes, off: int, swapped: bool = False) -> tuple[int, int]:
+    """An IEEE 802.11 data frame at ``off`` (as CAPWAP and TZSP carry it, no radiotap and
+    no FCS) and its LLC/SNAP header: the EtherType of the payload and where it starts.
+    ``swapped``: the two frame control bytes come flags first (Cisco access points in
+    CAPWAP; Wireshark's ``capwap.swap_fc``).
+
+    Management, control and null-data frames carry no packet (``NOT_IP``); a protected
+    (encrypted) frame or an A-MSDU is not decoded.
+    """
+    layer = "wlan"
+    if len(data) < off + 24:
+        raise Truncated("802.11 header cut short", layer=layer, offset=off)
+    fc0 = data[off + 1] if swapped else data[off]
+    fc1 = data[off] if swapped else data[off + 1]
+    if fc0 & 3:
+        raise Unsupported(f"802.11 protocol version {fc0 & 3}", layer=layer, offset=off)
+    subtype = fc0 >> 4
+    if (fc0 >> 2) & 3 != 2 or subtype & 4:  # not a data frame, or one without data
+        return NOT_IP, off
+    if fc1 & 0x40:
+        raise Unsupported("802.11 protected frame (encrypted)", layer=layer, offset=off)
+    size = 30 if fc1 & 3 == 3 else 24  # to and from the DS: a fourth address
+    if subtype & 8:  # QoS data: QoS control, and an HT control field when +HTC/Order is set
+        if len(data) < off + size + 2:
+            raise Truncated("802.11 QoS control cut short", layer=layer, offset=off)
+        if data[off + size] & 0x80:
+            raise Unsupported("802.11 A-MSDU", layer=layer, offset=off)
+        size += 6 if fc1 & 0x80 else 2
+    off += size
+    if len(data) < off + 8:
+        raise Truncated("802.11 LLC/SNAP header cut short", layer=layer, offset=off)
+    if data[off : off + 3] != b"\xaa\xaa\x03":
+        return NOT_IP, off
+    return data[off + 6] << 8 | data[off + 7], off + 8
 
 
 def _mpls(data: bytes, off: int) -> tuple[int, int]:

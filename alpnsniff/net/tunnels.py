@@ -1,4 +1,5 @@
-"""Tunnel headers: GRE (with ERSPAN and PPTP's enhanced GRE), VXLAN, GENEVE, GTP-U, Teredo.
+"""Tunnel headers: GRE (with ERSPAN and PPTP's enhanced GRE), VXLAN, VXLAN-GPE, GENEVE,
+GTP-U, Teredo, CAPWAP data (wireless controllers) and TZSP (remote packet capture).
 
 Each function reads one tunnel header at ``off`` (the tunnel's bytes end at ``end``) and
 returns ``(ethertype, offset)`` of what it carries, in the vocabulary of :mod:`.link`
@@ -14,7 +15,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ..errors import Malformed, Truncated, Unsupported
-from .link import ETH_IPV6, ETH_PPP, ETH_TEB, NOT_IP, by_version, ppp
+from .link import (
+    ETH_IPV6,
+    ETH_PPP,
+    ETH_TEB,
+    NEXT_PROTOCOL_TO_ETHERTYPE,
+    NOT_IP,
+    by_version,
+    ieee80211_data,
+    ppp,
+)
 
 GRE_ERSPAN_2 = 0x88BE  # ERSPAN type II (type I when the GRE sequence bit is clear)
 GRE_ERSPAN_3 = 0x22EB
@@ -23,6 +33,21 @@ VXLAN_PORT = 4789  # RFC 7348
 GENEVE_PORT = 6081  # RFC 8926
 GTPU_PORT = 2152  # 3GPP TS 29.281
 TEREDO_PORT = 3544  # RFC 4380
+VXLAN_GPE_PORT = 4790  # draft-ietf-nvo3-vxlan-gpe (IANA)
+CAPWAP_DATA_PORT = 5247  # RFC 5415 (5246, the control channel, carries no user packets)
+# TaZmen Sniffer Protocol (MikroTik, ...). 37008 lies in Linux's ephemeral port range, so
+# other UDP traffic may use it: such a datagram fails TZSP's header check (QUIC's first byte
+# has the 0x40 bit set, TZSP's is its version, 1) and is handed on as plain UDP.
+TZSP_PORT = 37008
+
+CAPWAP_WBID_IEEE80211 = 1  # RFC 5416
+TZSP_ENCAP_ETHERNET = 1
+TZSP_ENCAP_IEEE80211 = 18
+
+# TZSP tagged fields before the END tag. A sensor sends a handful (RSSI, SNR, data rate,
+# timestamp, channel, sensor MAC...) and a few 1-byte padding tags; a crafted header could
+# chain thousands of padding bytes. Beyond this the header is malformed.
+MAX_TZSP_TAGS = 32
 
 # GTP-U extension headers chained in one packet. 3GPP defines a handful of types (PDU session
 # container, UDP port, PDCP number...), real packets carry one or two; a crafted chain of
@@ -170,6 +195,96 @@ def teredo(data: bytes, off: int, end: int) -> tuple[int, int]:
     return ETH_IPV6, off
 
 
+def vxlan_gpe(data: bytes, off: int, end: int) -> tuple[int, int]:
+    """VXLAN-GPE: VXLAN's 8 bytes with a version and a next protocol (IPv4, IPv6, Ethernet,
+    NSH, MPLS) when the P flag is set; without it the payload is Ethernet, as in VXLAN."""
+    _need(data, off, 8, end, "vxlan-gpe")
+    flags = data[off]
+    if flags & 0x30:
+        raise Unsupported(f"VXLAN-GPE version {flags >> 4 & 3}", layer="vxlan-gpe", offset=off)
+    if not flags & 0x04:
+        return ETH_TEB, off + 8
+    etype = NEXT_PROTOCOL_TO_ETHERTYPE.get(data[off + 3], NOT_IP)
+    if etype == NOT_IP:
+        raise Unsupported(f"VXLAN-GPE next protocol {data[off + 3]}", layer="vxlan-gpe", offset=off)
+    return etype, off + 8
+
+
+def capwap(data: bytes, off: int, end: int) -> tuple[int, int]:
+    """A CAPWAP data channel packet (RFC 5415 section 4.3): the header, HLEN 4-byte words
+    long (radio MAC and wireless information included), then an IEEE 802.3 frame (T clear)
+    or the binding's native frame (T set; an 802.11 data frame for WBID 1).
+
+    Cisco access points send the 802.11 frame control bytes swapped (flags first; Wireshark
+    assumes so by default, ``capwap.swap_fc``), others in the RFC's order. The order is told
+    by the protocol version bits, which are 0 in every frame a CAPWAP data channel carries:
+    a data frame goes to or from the distribution system, so its flags byte has To DS or
+    From DS set, i.e. non-zero "version" bits when read first.
+
+    DTLS-protected data, fragments (not reassembled) and other bindings are not decoded;
+    a keep-alive carries no packet.
+    """
+    _need(data, off, 8, end, "capwap")
+    preamble = data[off]
+    if preamble >> 4:
+        raise Unsupported(f"CAPWAP version {preamble >> 4}", layer="capwap", offset=off)
+    if preamble & 0x0F == 1:
+        raise Unsupported("CAPWAP DTLS-protected data", layer="capwap", offset=off)
+    if preamble & 0x0F:
+        raise Malformed(f"CAPWAP preamble type {preamble & 0x0F}", layer="capwap", offset=off)
+    word = data[off + 1] << 16 | data[off + 2] << 8 | data[off + 3]
+    size = (word >> 19) << 2  # HLEN
+    wbid = (word >> 9) & 0x1F
+    native = word & 0x100  # T
+    if size < 8:
+        raise Malformed(f"CAPWAP header length {size}", layer="capwap", offset=off)
+    if word & 0x80:  # F
+        raise Unsupported("CAPWAP fragment (not reassembled)", layer="capwap", offset=off)
+    start = off
+    off += size
+    _need(data, off, 0, end, "capwap")
+    if word & 0x08:  # K: a data channel keep-alive, message elements and no packet
+        return NOT_IP, off
+    if not native:
+        return ETH_TEB, off
+    if wbid != CAPWAP_WBID_IEEE80211:
+        raise Unsupported(f"CAPWAP wireless binding {wbid}", layer="capwap", offset=start)
+    _need(data, off, 2, end, "capwap")
+    swapped = bool(data[off] & 3) and not data[off + 1] & 3
+    return ieee80211_data(data[:end], off, swapped)
+
+
+def tzsp(data: bytes, off: int, end: int) -> tuple[int, int]:
+    """TZSP: version 1, type, encapsulated protocol, tagged fields up to the END tag (1;
+    the padding tag 0 has no length), then the packet: Ethernet or an 802.11 frame."""
+    _need(data, off, 4, end, "tzsp")
+    if data[off] != 1:
+        raise Unsupported(f"TZSP version {data[off]}", layer="tzsp", offset=off)
+    if data[off + 1] > 1:  # 0 received, 1 for transmit; config / keep-alive / port opener
+        raise Unsupported(f"TZSP type {data[off + 1]}", layer="tzsp", offset=off)
+    encap = data[off + 2] << 8 | data[off + 3]
+    off += 4
+    for _ in range(MAX_TZSP_TAGS):
+        _need(data, off, 1, end, "tzsp")
+        tag = data[off]
+        if tag == 1:  # END
+            off += 1
+            break
+        if tag == 0:  # padding
+            off += 1
+            continue
+        _need(data, off, 2, end, "tzsp")
+        off += 2 + data[off + 1]
+    else:
+        raise Malformed(f"more than {MAX_TZSP_TAGS} TZSP tags", layer="tzsp", offset=off)
+    _need(data, off, 0, end, "tzsp")
+    if encap == TZSP_ENCAP_ETHERNET:
+        return ETH_TEB, off
+    if encap == TZSP_ENCAP_IEEE80211:
+        return ieee80211_data(data[:end], off)
+    raise Unsupported(f"TZSP encapsulation {encap}", layer="tzsp", offset=off)
+
+
 TunnelDecoder = Callable[[bytes, int, int], tuple[int, int]]
 
 # UDP port -> (kind, decoder). Matched on the destination port, then the source port, as the
@@ -179,5 +294,10 @@ UDP_TUNNELS: dict[int, tuple[str, TunnelDecoder]] = {
     GENEVE_PORT: ("geneve", geneve),
     GTPU_PORT: ("gtp", gtpu),
     TEREDO_PORT: ("teredo", teredo),
+    VXLAN_GPE_PORT: ("vxlan-gpe", vxlan_gpe),
+    CAPWAP_DATA_PORT: ("capwap", capwap),
+    TZSP_PORT: ("tzsp", tzsp),
 }
-UDP_TUNNEL_PORTS = frozenset(UDP_TUNNELS)
+# The UDP ports whose datagrams the decoder unwraps: the packet hot loop (pipeline.py) sends
+# these to the full decoder instead of peeking at them as plain UDP.
+TUNNEL_UDP_PORTS = frozenset(UDP_TUNNELS)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from tshark_view import (
-    OVERRIDES,
+    CORPUS_OVERRIDES,
     TsharkCache,
     TsharkView,
     capture_files,
@@ -85,7 +85,7 @@ def test_overrides_match_the_corpus_table() -> None:
     if not table.is_file():
         pytest.skip(f"{table} absent")
     rows = [ln.split("\t") for ln in table.read_text().splitlines() if ln and ln[0] != "#"]
-    assert {r[0]: tuple(r[1].split()) for r in rows} == OVERRIDES
+    assert {r[0]: tuple(r[1].split()) for r in rows} == CORPUS_OVERRIDES
 
 
 def test_alpn_octets_hrr_and_alert(tshark_cache: TsharkCache) -> None:

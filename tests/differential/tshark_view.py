@@ -3,7 +3,7 @@
 The differential tests compare alpnsniff with this view. The preferences are those of the
 corpus ground truth (``../shared/corpus/truth/README.md``): heuristics first, TCP and TLS
 reassembly on, no keys (pcapng Decryption Secrets Blocks are dropped on a temporary copy), plus
-a few per-file overrides (:data:`OVERRIDES`, copied from ``corpus/tools/tshark_overrides.tsv`` so
+a few per-file overrides (:data:`OVERRIDES`: the corpus's, copied from ``corpus/tools/tshark_overrides.tsv`` so
 the project's own captures need no ``../shared``).
 
 tshark runs once per file with ``-T pdml``: PDML gives each field's exact octets (``value``) as
@@ -54,7 +54,14 @@ QUIC_CLOSE_FILTER = "quic.frame_type == 0x1c || quic.frame_type == 0x1d"
 DISPLAY_FILTER = f"{HELLO_FILTER} || {ALERT_FILTER} || {QUIC_CLOSE_FILTER}"
 
 # Per-file extra arguments: a copy of corpus/tools/tshark_overrides.tsv (file name -> args).
-OVERRIDES: dict[str, tuple[str, ...]] = {
+# The project's own captures' overrides (captures/).
+PROJECT_OVERRIDES: dict[str, tuple[str, ...]] = {
+    # TZSP (UDP 37008) datagrams start 01 00 00 01: with heuristics first, tshark's DNS
+    # heuristic takes each for a query ("ID 0x0100, 1 question") and never reaches TZSP. That
+    # is tshark's mistake; without the DNS heuristic it decodes them as alpnsniff does.
+    "span_tzsp.pcap": ("--disable-heuristic", "dns_udp"),
+}
+CORPUS_OVERRIDES: dict[str, tuple[str, ...]] = {
     # Bare ACKs carry 2 bytes (00 00) at the ClientHello's sequence number, so reassembly drops
     # the CH; without desegmentation each CH fits in one segment (retransmissions become rows).
     "nDPI__heuristic_tcp_ack_payload.pcap": (
@@ -65,6 +72,7 @@ OVERRIDES: dict[str, tuple[str, ...]] = {
     "nDPI__rdp.pcap": ("-d", "tcp.port==3389,tls"),
     "zeek__rdp_rdp-no-cookie-mstshash.pcap": ("-d", "tcp.port==3389,tls"),
 }  # fmt: skip
+OVERRIDES: dict[str, tuple[str, ...]] = {**CORPUS_OVERRIDES, **PROJECT_OVERRIDES}
 
 CAPTURE_SUFFIXES = (".pcap", ".pcapng", ".pcap.gz", ".pcapng.gz", ".cap")
 TSHARK_TIMEOUT_S = 300  # one capture; the largest corpus file takes ~10 s
