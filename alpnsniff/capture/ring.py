@@ -112,7 +112,9 @@ class RingSource:
         self._started = False
         self._index = 0  # the ring's block to look at next
         try:
-            self._sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_ALL))
+            # protocol 0: the socket takes no packet until bind() names the interface and
+            # ETH_P_ALL (opened with ETH_P_ALL it would take every interface's until then)
+            self._sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
         except PermissionError:
             raise CaptureError(
                 f"{interface}: capture not permitted (needs CAP_NET_RAW: run as root, or "
@@ -152,7 +154,7 @@ class RingSource:
             mmap.MAP_SHARED,
             mmap.PROT_READ | mmap.PROT_WRITE,
         )
-        sock.bind((interface, ETH_P_ALL))
+        sock.bind((interface, ETH_P_ALL))  # (host order: Python swaps it)
         if promiscuous:
             mreq = struct.pack("=iHH8s", ifindex, PACKET_MR_PROMISC, 0, b"")
             sock.setsockopt(SOL_PACKET, PACKET_ADD_MEMBERSHIP, mreq)
