@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import os
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from .records import Handshake, Selection
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from .pipeline import RunResult
 
 __version__ = "0.1.0"
-__all__ = ["Handshake", "Selection", "analyze", "load", "read"]
+__all__ = ["Handshake", "Selection", "analyze", "load", "read", "sniff", "stream"]
 
 PathLike = str | os.PathLike[str]
 # A capture: a path, "-" (standard input), or a binary file object open for reading.
@@ -158,3 +158,20 @@ def load(path: PathLike | BinaryIO) -> pd.DataFrame:
     from .sinks.frame import read_parquet
 
     return read_parquet(path)
+
+
+def sniff(interfaces: str | Iterable[str], **options: Any) -> pd.DataFrame:
+    """The handshakes seen on live interfaces for a while, as a DataFrame like :func:`read`
+    gives: ``sniff("eth0", duration=10, filter="tcp port 443")``; see
+    :func:`alpnsniff.live.sniff` for the options (needs CAP_NET_RAW)."""
+    from .live import sniff as sniff_live
+
+    return sniff_live(interfaces, **options)
+
+
+def stream(interfaces: str | Iterable[str], **options: Any) -> Iterator[Handshake]:
+    """Handshake records from live interfaces as each completes; see
+    :func:`alpnsniff.live.stream` for the options (needs CAP_NET_RAW)."""
+    from .live import stream as stream_live
+
+    return stream_live(interfaces, **options)

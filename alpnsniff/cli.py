@@ -734,7 +734,9 @@ def _read_all(
                     continue
                 result = run.result([])
                 if live:
-                    _add_kernel_counts(source, result.stats)
+                    from .capture.live import kernel_counts
+
+                    result.stats.update(kernel_counts(source))
         stats.update(result.stats)
         rows.stats_by_capture[name] = result.stats
         if result.errors:
@@ -771,31 +773,16 @@ def _open_live(args: argparse.Namespace, signals: _Signals) -> Source:
     when ``--duration`` is over."""
     import time
 
-    from .capture.merge import MergedRings
-    from .capture.ring import RingSource
+    from .capture.live import open_live
 
     deadline = None if args.duration is None else time.monotonic() + args.duration
 
     def should_stop() -> bool:
         return bool(signals.signum) or (deadline is not None and time.monotonic() >= deadline)
 
-    rings: list[RingSource] = []
-    try:
-        for interface in args.interfaces:
-            rings.append(
-                RingSource(
-                    interface,
-                    promiscuous=not args.no_promiscuous,
-                    should_stop=should_stop,
-                )
-            )
-    except BaseException:
-        for ring in rings:
-            ring.close()
-        raise
-    if len(rings) == 1:
-        return rings[0]
-    return MergedRings(rings, should_stop=should_stop)
+    return open_live(
+        args.interfaces, promiscuous=not args.no_promiscuous, should_stop=should_stop
+    )
 
 
 def _reading_keylog(batches: Batches, keylog: KeyLog) -> Batches:
@@ -804,18 +791,6 @@ def _reading_keylog(batches: Batches, keylog: KeyLog) -> Batches:
     for batch in batches:
         keylog.read_more()
         yield batch
-
-
-def _add_kernel_counts(source: Source, stats: Counter[str]) -> None:
-    """What the kernel counted for a live source: packets it gave the ring, and those it
-    dropped because the ring was full (``kernel_packets`` includes those); per interface
-    too (``_if<N>``, N the index of its -i) when there are several."""
-    names = ("kernel_packets", "kernel_drops", "kernel_freezes")
-    for name in names:
-        stats[name] = getattr(source, name, 0)
-    for n, ring in enumerate(getattr(source, "rings", ())):
-        for name in names:
-            stats[f"{name}_if{n}"] = getattr(ring, name)
 
 
 def _preload(args: argparse.Namespace) -> None:

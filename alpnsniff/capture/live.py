@@ -1,0 +1,53 @@
+"""Opening a live capture: a ring on each interface named, merged by time when several.
+
+The one place the CLI (``alpnsniff live``) and the notebook API (``alpnsniff.sniff``,
+``alpnsniff.stream``) open interfaces, so that both capture alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from .base import Source
+from .merge import MergedRings
+from .ring import RingSource
+
+
+def open_live(
+    interfaces: Sequence[str],
+    *,
+    promiscuous: bool = True,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> Source:
+    """A ring on each of ``interfaces`` (one: that ring; several: :class:`MergedRings`), each
+    stopping once ``should_stop()`` says so. Raises :class:`~alpnsniff.errors.CaptureError`
+    (no such interface, capture not permitted, …) with every ring opened so far closed."""
+    if not interfaces:
+        raise ValueError("no interface to capture on")
+    if len(set(interfaces)) != len(interfaces):
+        raise ValueError("an interface is named twice")
+    rings: list[RingSource] = []
+    try:
+        for interface in interfaces:
+            rings.append(
+                RingSource(interface, promiscuous=promiscuous, should_stop=should_stop)
+            )
+    except BaseException:
+        for ring in rings:
+            ring.close()
+        raise
+    if len(rings) == 1:
+        return rings[0]
+    return MergedRings(rings, should_stop=should_stop)
+
+
+def kernel_counts(source: Source) -> dict[str, int]:
+    """What the kernel counted for a live source: ``kernel_packets`` it gave the rings
+    (including those it dropped), ``kernel_drops`` (a ring was full), ``kernel_freezes``;
+    and per interface (``_if<N>``, N its index) when there are several."""
+    names = ("kernel_packets", "kernel_drops", "kernel_freezes")
+    counts = {name: int(getattr(source, name, 0)) for name in names}
+    for n, ring in enumerate(getattr(source, "rings", ())):
+        for name in names:
+            counts[f"{name}_if{n}"] = int(getattr(ring, name))
+    return counts
