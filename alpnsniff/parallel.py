@@ -106,6 +106,7 @@ def _worker(
     stop: ParallelStop | None,
     conn: Connection,
     idle_timeout_ns: int,
+    dedup: bool,
 ) -> None:
     # Ctrl-C reaches every process of the terminal's group: the parent alone decides
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -119,6 +120,7 @@ def _worker(
             frame_filter=frame_filter,
             watch=watch,
             idle_timeout_ns=idle_timeout_ns,
+            dedup=dedup,
         )
         result.stats["peak_rss_kb_worker"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         conn.send(("ok", result))
@@ -137,6 +139,7 @@ def analyze_parallel(
     frame_filter: FrameFilter | None = None,
     stop: ParallelStop | None = None,
     idle_timeout_ns: int = IDLE_TIMEOUT_NS,
+    dedup: bool = False,
 ) -> RunResult:
     """:func:`analyze_file` over ``jobs`` processes; the same records and counts, merged.
 
@@ -153,6 +156,7 @@ def analyze_parallel(
             keylog=keylog,
             frame_filter=frame_filter,
             idle_timeout_ns=idle_timeout_ns,
+            dedup=dedup,
         )
     name = os.fspath(path)
     with open_capture(name):  # a file that is not a capture fails here, once, before forking
@@ -163,7 +167,9 @@ def analyze_parallel(
         parent_end, child_end = ctx.Pipe(duplex=False)
         proc = ctx.Process(
             target=_worker,
-            args=(name, shard, jobs, keylog, frame_filter, stop, child_end, idle_timeout_ns),
+            args=(
+                name, shard, jobs, keylog, frame_filter, stop, child_end, idle_timeout_ns, dedup
+            ),
             daemon=True,
         )
         proc.start()
@@ -179,6 +185,7 @@ def analyze_parallel(
         keylog=keylog,
         frame_filter=frame_filter,
         idle_timeout_ns=idle_timeout_ns,
+        dedup=dedup,
     )
     results = [mine]
     for proc, parent_end in workers:

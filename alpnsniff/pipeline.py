@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, Final
 
 from .capture import CaptureStats, Source, open_capture
-from .capture.batch import FILTERED_OUT, PacketBatch, batch_of
+from .capture.batch import DUPLICATE, FILTERED_OUT, PacketBatch, batch_of
+from .capture.dedup import Dedup
 from .flows.answers import OfferLedger
 from .flows.table import (
     IDLE_TIMEOUT_NS,
@@ -77,6 +78,7 @@ class Dissector:
         keys: KeyStore | None = None,
         frame_filter: FrameFilter | None = None,
         idle_timeout_ns: int = IDLE_TIMEOUT_NS,
+        dedup: Dedup | None = None,
     ) -> None:
         # Sharding: with ``shards`` > 1 this dissector keeps only the flows whose
         # ``flows.table.shard_of`` is ``shard`` (the hot loop computes the same inline, from
@@ -89,6 +91,9 @@ class Dissector:
         self.keys = keys  # secrets for the decryption stage (None: none given, no cost)
         # a capture filter (BPF): frames it rejects are counted and numbered, never looked at
         self.frame_filter = frame_filter
+        # the duplicate stage (mirror copies of one packet): what it marks is counted, never
+        # looked at, and keeps its frame number
+        self.dedup = dedup
         self.stats: Counter[str] = Counter()
         self.decoder = PacketDecoder()
         # what the decoder counted (tunnels, shims, fragments) for this shard's packets
@@ -139,6 +144,7 @@ class Dissector:
         shards = self.shards
         slow = self._slow
         keep = self.frame_filter
+        dedup = self.dedup
         try:
             for batch in batches:
                 if batch.now_ns:  # a live source's clock: flows idle by then leave
@@ -146,6 +152,8 @@ class Dissector:
                     yield from self.tick(batch.now_ns)
                 if keep is not None:
                     _drop_filtered(batch, keep)
+                if dedup is not None:
+                    dedup.filter(batch)
                 buf = batch.buf
                 starts = batch.starts
                 lengths = batch.lengths
@@ -297,8 +305,8 @@ class Dissector:
         self, ts_ns: int, linktype: int, data: bytes, frame: int, interface: int
     ) -> list[Handshake]:
         stats = self.stats
-        if linktype == FILTERED_OUT:
-            stats["packets_filtered_out"] += 1
+        if linktype < 0:
+            stats["packets_filtered_out" if linktype == FILTERED_OUT else "packets_duplicate"] += 1
             return []
         decoder_counts = self.decoder.stats
         seg = self.decoder.decode(linktype, data, ts_ns)
@@ -446,7 +454,9 @@ def dissect_batches(batches: Iterable[PacketBatch], dissector: Dissector) -> Ite
 
 # Counts that describe the capture, not a shard's flows: every process of a parallel run
 # reads the whole file and counts them alike (merged by taking one, not by adding).
-PER_CAPTURE_STATS = frozenset({"packets", "truncated_records", "corrupt_records"})
+PER_CAPTURE_STATS = frozenset(
+    {"packets", "truncated_records", "corrupt_records", "packets_filtered_out", "packets_duplicate"}
+)
 PER_CAPTURE_PREFIXES = ("keylog_",)
 _KEYLOG_STATS = ("malformed", "sessions", "dsb_blocks", "unknown_label")
 
@@ -470,10 +480,13 @@ class CaptureRun:
         watch: Callable[[Batches], Batches] | None = None,
         frame_filter: FrameFilter | None = None,
         idle_timeout_ns: int = IDLE_TIMEOUT_NS,
+        dedup: bool = False,
     ) -> None:
         self.source = source
         self.keys = KeyStore.for_capture(keylog, source)
-        self.dissector = Dissector(shard, shards, self.keys, frame_filter, idle_timeout_ns)
+        self.dissector = Dissector(
+            shard, shards, self.keys, frame_filter, idle_timeout_ns, Dedup() if dedup else None
+        )
         self._watch = watch
 
     def records(self) -> Iterator[Handshake]:
@@ -531,6 +544,7 @@ def analyze_file(
     keylog: KeyLog | None = None,
     frame_filter: FrameFilter | None = None,
     idle_timeout_ns: int = IDLE_TIMEOUT_NS,
+    dedup: bool = False,
 ) -> RunResult:
     """Read one capture to its end (one shard of its flows); records in frame order.
 
@@ -549,6 +563,7 @@ def analyze_file(
             watch=watch,
             frame_filter=frame_filter,
             idle_timeout_ns=idle_timeout_ns,
+            dedup=dedup,
         )
         result = run.result(list(run.records()))  # (records() is in frame order)
     if isinstance(path, str | os.PathLike):

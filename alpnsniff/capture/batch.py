@@ -22,6 +22,8 @@ MAX_BATCH_PACKETS = 4096
 # The link type of the placeholder a frame the capture filter dropped becomes: it keeps its
 # frame number and is counted, never looked at (no LINKTYPE is negative).
 FILTERED_OUT = -1
+# ... and of a frame the duplicate stage (capture/dedup.py) found to be a copy of one just seen
+DUPLICATE = -2
 
 
 @dataclass(slots=True, eq=False)

@@ -10,17 +10,23 @@ from collections.abc import Callable, Sequence
 
 from .base import Source
 from .merge import MergedRings
-from .ring import RingSource
+from .kernel_filter import MAX_SNAPLEN
+from .ring import BLOCK_COUNT, BLOCK_SIZE, RingSource
 
 
 def open_live(
     interfaces: Sequence[str],
     *,
     promiscuous: bool = True,
+    kernel_filter: str | None = None,
+    snaplen: int = MAX_SNAPLEN,
+    buffer_mib: int = BLOCK_COUNT * BLOCK_SIZE >> 20,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> Source:
     """A ring on each of ``interfaces`` (one: that ring; several: :class:`MergedRings`), each
-    stopping once ``should_stop()`` says so. Raises :class:`~alpnsniff.errors.CaptureError`
+    stopping once ``should_stop()`` says so. ``kernel_filter``: a tcpdump expression the kernel
+    runs (None: the default, which drops what the dissector never looks at; "": none);
+    ``snaplen``: bytes kept of each frame; ``buffer_mib``: each ring's size. Raises :class:`~alpnsniff.errors.CaptureError`
     (no such interface, capture not permitted, …) with every ring opened so far closed."""
     if not interfaces:
         raise ValueError("no interface to capture on")
@@ -30,7 +36,14 @@ def open_live(
     try:
         for interface in interfaces:
             rings.append(
-                RingSource(interface, promiscuous=promiscuous, should_stop=should_stop)
+                RingSource(
+                    interface,
+                    promiscuous=promiscuous,
+                    kernel_filter=kernel_filter,
+                    snaplen=snaplen,
+                    block_count=max(1, buffer_mib * (1 << 20) // BLOCK_SIZE),
+                    should_stop=should_stop,
+                )
             )
     except BaseException:
         for ring in rings:
@@ -43,9 +56,10 @@ def open_live(
 
 def kernel_counts(source: Source) -> dict[str, int]:
     """What the kernel counted for a live source: ``kernel_packets`` it gave the rings
-    (including those it dropped), ``kernel_drops`` (a ring was full), ``kernel_freezes``;
-    and per interface (``_if<N>``, N its index) when there are several."""
-    names = ("kernel_packets", "kernel_drops", "kernel_freezes")
+    (including those it dropped), ``kernel_drops`` (a ring was full), ``kernel_freezes``,
+    and ``snap_cut`` (frames the snap length cut); per interface too (``_if<N>``, N its
+    index) when there are several."""
+    names = ("kernel_packets", "kernel_drops", "kernel_freezes", "snap_cut")
     counts = {name: int(getattr(source, name, 0)) for name in names}
     for n, ring in enumerate(getattr(source, "rings", ())):
         for name in names:

@@ -76,6 +76,10 @@ class MergedRings:
     def kernel_freezes(self) -> int:
         return sum(ring.kernel_freezes for ring in self.rings)
 
+    @property
+    def snap_cut(self) -> int:
+        return sum(ring.snap_cut for ring in self.rings)
+
     def batches(self) -> Iterator[PacketBatch]:
         if self._started:
             raise RuntimeError(f"{self.name}: the packets can be iterated only once")

@@ -8,12 +8,17 @@ with a timeout, so an idle link never blocks a signal or a stop; on each quiet p
 source hands on an empty batch carrying the current time (``now_ns``), so that the run's
 idle timeout works on a quiet link (``Dissector.tick``).
 
+The socket is opened with protocol 0 (it takes no packet until bound), gets its kernel
+filter (:mod:`~alpnsniff.capture.kernel_filter`: the default drops pure TCP ACKs, which the
+dissector never looks at; frames are cut to the snap length), then the ring, then is bound
+to the interface: no frame reaches the ring unjudged, and none from another interface.
+
 Counts: ``kernel_packets`` and ``kernel_drops`` from ``PACKET_STATISTICS`` (reading them
 resets the kernel's counters, so they are added up here; the kernel's ``tp_packets``
-includes the drops) and ``kernel_freezes`` (blocks the kernel found still ours).
+includes the drops, not the frames the filter refused), ``kernel_freezes`` (blocks the
+kernel found still ours) and ``snap_cut`` (frames longer on the wire than the snap length).
 
-Linux only; needs CAP_NET_RAW. This is the capture path of the live source (issue 10); the
-``alpnsniff live`` command on top of it is not built yet.
+Linux only; needs CAP_NET_RAW. ``alpnsniff live`` and ``alpnsniff.sniff`` read it.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ from types import TracebackType
 
 from ..errors import CaptureError
 from .batch import PacketBatch, flatten
+from .bpf import BpfError
+from .kernel_filter import MAX_SNAPLEN, attach_filter, default_filter
 from .stats import CaptureStats
 
 SOL_PACKET = 263
@@ -92,6 +99,8 @@ class RingSource:
         interface: str,
         *,
         promiscuous: bool = True,
+        kernel_filter: str | None = None,
+        snaplen: int = MAX_SNAPLEN,
         block_size: int = BLOCK_SIZE,
         block_count: int = BLOCK_COUNT,
         timeout_ms: int = TIMEOUT_MS,
@@ -99,6 +108,14 @@ class RingSource:
     ) -> None:
         self.name = interface
         self.linktype = _linktype_of(interface)
+        # what the kernel runs before the ring: the expression given, else the default (what
+        # the dissector never looks at is dropped); "" keeps every frame. Frames are cut to
+        # ``snaplen`` bytes (the program's return value), as tcpdump -s does
+        self.kernel_filter = (
+            default_filter(self.linktype) if kernel_filter is None else kernel_filter
+        )
+        self.snaplen = snaplen
+        self.snap_cut = 0  # frames the snap length cut (tp_snaplen < tp_len)
         self.stats = CaptureStats()
         self.stats.interfaces.append((self.linktype, 1_000_000_000))
         self.secrets: list[tuple[int, bytes]] = []
@@ -133,6 +150,10 @@ class RingSource:
         except OSError:
             raise CaptureError(f"{interface}: no such interface") from None
         sock.setsockopt(SOL_PACKET, PACKET_VERSION, TPACKET_V3)
+        try:  # before the ring and bind(): no frame is judged by anything else
+            attach_filter(sock, self.kernel_filter, self.linktype, self.snaplen)
+        except BpfError as exc:
+            raise CaptureError(f"{interface}: {exc}") from None
         frames = self._block_size // FRAME_SIZE * self._block_count
         request = struct.pack(
             "=IIIIIII",
@@ -217,24 +238,27 @@ class RingSource:
         finally:
             self.read_kernel_stats()
 
-    @staticmethod
-    def _batch(block: bytes, num_pkts: int, first: int, linktype: int) -> PacketBatch:
+    def _batch(self, block: bytes, num_pkts: int, first: int, linktype: int) -> PacketBatch:
         """The packets of a block's copy (its used bytes, copied once)."""
         batch = PacketBatch(block)
         pos = first
+        cut = 0
         for _ in range(num_pkts):
             if pos + _PACKET_HEADER.size > len(block):
                 break
-            nxt, sec, nsec, snaplen, _wire, _st, mac, _net = _PACKET_HEADER.unpack_from(block, pos)
+            nxt, sec, nsec, snaplen, wire, _st, mac, _net = _PACKET_HEADER.unpack_from(block, pos)
             if pos + mac + snaplen > len(block):
                 break
             batch.starts.append(pos + mac)
             batch.lengths.append(snaplen)
             batch.stamps.append(sec * 1_000_000_000 + nsec)
             batch.linktypes.append(linktype)
+            if wire > snaplen:
+                cut += 1
             if not nxt:
                 break
             pos += nxt
+        self.snap_cut += cut
         return batch
 
     def read_kernel_stats(self) -> None:
