@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from . import __version__
 from ._build_plan import build_kind
+from .capture.kernel_filter import MAX_SNAPLEN
+from .capture.ring import BLOCK_COUNT, BLOCK_SIZE
 from .errors import CaptureError
 from .flows.table import IDLE_TIMEOUT_NS
 from .sinks.output import AtomicOutput, OutputError, guarded, same_file
@@ -34,10 +36,13 @@ from .sinks.output import AtomicOutput, OutputError, guarded, same_file
 if TYPE_CHECKING:  # (imported when a run starts: a refused run or --help stays quick)
     from .capture import Source
     from .keys.keylog import KeyLog
-    from .pipeline import Batches, FrameFilter, RunResult
+    from .pipeline import Batches, CaptureRun, FrameFilter, RunResult
     from .records import Handshake
+    from .sinks.parquet_stream import ParquetStream
+    from .sinks.rotate import RotatingWriter
 
 FORMATS = ("summary", "table", "ndjson", "csv", "parquet")
+MAX_BUFFER_MIB = 16384  # a live ring of 16 GiB at most
 # Show a progress bar for inputs at least this big, when stderr is a terminal.
 PROGRESS_MIN_BYTES = 20 * 1024 * 1024
 # Exit status for a run stopped by a signal: 128 + its number, as a shell reports it.
@@ -82,6 +87,12 @@ def _parser() -> argparse.ArgumentParser:
         "offer and selection as it completes (Linux; needs CAP_NET_RAW).",
     )
     _live_arguments(live)
+    sub.add_parser(
+        "interfaces",
+        help="list the interfaces that can be captured on",
+        description="List the network interfaces: index, name, link type, state, MTU, "
+        "whether alpnsniff live can capture on it, and addresses.",
+    )
     return parser
 
 
@@ -109,8 +120,32 @@ def _live_arguments(live: argparse.ArgumentParser) -> None:
     live.add_argument(
         "--no-promiscuous", action="store_true", help="do not put the interface in promiscuous mode"
     )
+    live.add_argument(
+        "-s",
+        "--snaplen",
+        type=_snaplen,
+        default=MAX_SNAPLEN,
+        metavar="BYTES",
+        help="keep this many bytes of each frame (the kernel cuts the rest, as tcpdump -s; "
+        f"default and 0: {MAX_SNAPLEN}); frames cut are counted as snap_cut",
+    )
+    live.add_argument(
+        "-B",
+        "--buffer-size",
+        type=_buffer_mib,
+        default=BLOCK_COUNT * BLOCK_SIZE >> 20,
+        metavar="MiB",
+        help="each interface's capture ring, in MiB (default %(default)s): a burst this big "
+        "waits for the dissector before the kernel drops",
+    )
+    live.add_argument(
+        "--rotate",
+        metavar="SIZE|TIME",
+        help="with -o FILE: write a series of files, a new one each SIZE (100M, 1G) or TIME "
+        "(15m, 1h, 1d); each named after its start (FILE.2026-12-02T04-00-00Z.ndjson)",
+    )
     _output_arguments(live)
-    live.set_defaults(files=[], read_files=[], progress="never", jobs="1")
+    live.set_defaults(files=[], read_files=[], progress="never", jobs="1", rotation=None)
 
 
 def _read_arguments(read: argparse.ArgumentParser) -> None:
@@ -143,6 +178,7 @@ def _read_arguments(read: argparse.ArgumentParser) -> None:
         type=_jobs,
         help="processes per file: N, or auto (all cores for files over 64 MB, else 1)",
     )
+    read.set_defaults(rotation=None)  # (live's --rotate)
 
 
 def _output_arguments(read: argparse.ArgumentParser) -> None:
@@ -217,6 +253,13 @@ def _output_arguments(read: argparse.ArgumentParser) -> None:
         help="TLS key log (SSLKEYLOGFILE format, repeatable) to decrypt the server's ALPN choice",
     )
     read.add_argument(
+        "--dedup",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="leave out a packet seen twice within 1 ms (a mirror copy, as editcap -d): "
+        "counted as packets_duplicate (default: on for live, off for read)",
+    )
+    read.add_argument(
         "--idle-timeout",
         type=_seconds,
         default=IDLE_TIMEOUT_NS / 1e9,
@@ -238,6 +281,26 @@ def _jobs(text: str) -> str:
     if text == "auto" or (text.isdigit() and int(text) >= 1):
         return text
     raise argparse.ArgumentTypeError(f"expected auto or a positive integer, got {text!r}")
+
+
+def _snaplen(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of bytes: {text!r}") from None
+    if not 0 <= value <= MAX_SNAPLEN:
+        raise argparse.ArgumentTypeError(f"from 1 to {MAX_SNAPLEN} bytes (0: {MAX_SNAPLEN})")
+    return value or MAX_SNAPLEN
+
+
+def _buffer_mib(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of MiB: {text!r}") from None
+    if not 1 <= value <= MAX_BUFFER_MIB:
+        raise argparse.ArgumentTypeError(f"from 1 to {MAX_BUFFER_MIB} MiB")
+    return value
 
 
 def _seconds(text: str) -> float:
@@ -336,9 +399,18 @@ class _Signals:
 
 
 class _Rows:
-    """Where rows go: streamed (ndjson, csv) or collected (table, parquet)."""
+    """Where rows go: streamed (ndjson, csv; a live run's Parquet, in row groups), collected
+    (table, a file's Parquet), or a series of files (``--rotate``)."""
 
-    def __init__(self, fmt: str, out: TextIO, parquet: AtomicOutput | None) -> None:
+    def __init__(
+        self,
+        fmt: str,
+        out: TextIO,
+        parquet: AtomicOutput | None,
+        *,
+        live: bool = False,
+        rotating: RotatingWriter | None = None,
+    ) -> None:
         self.fmt = fmt
         self.out = out
         self.parquet = parquet
@@ -347,10 +419,20 @@ class _Rows:
         self.errors: dict[str, list[str]] = {}
         self.stats_by_capture: dict[str, Counter[str]] = {}
         self.writer: Any = None
+        self.rotating = rotating
+        # a live run's Parquet: row groups as records arrive (a long run is not held)
+        self.stream: ParquetStream | None = None
         from .sinks.rows import row
 
         self.row = row
-        if fmt == "ndjson":
+        if rotating is not None:
+            pass
+        elif fmt == "parquet" and live and parquet is not None:
+            from .sinks.parquet_stream import ParquetStream
+
+            parquet.release()
+            self.stream = ParquetStream(parquet.write_path, label=parquet.path)
+        elif fmt == "ndjson":
             from .sinks.text import NdjsonWriter
 
             self.writer = NdjsonWriter(out)
@@ -362,12 +444,40 @@ class _Rows:
     def add(self, capture: str, h: Handshake) -> None:
         if self.writer is not None:
             self.writer.write(self.row(h, capture))
+        elif self.rotating is not None:
+            self.rotating.add(capture, h)
+        elif self.stream is not None:
+            self.stream.add(capture, h)
         elif self.fmt in ("table", "parquet"):
             self.collected.append((capture, h))
+
+    def tick(self, now_ns: int) -> None:
+        """The run's clock (a live run, between batches): a time slot of --rotate ends, a
+        Parquet row group waiting for its time is written."""
+        if self.rotating is not None:
+            self.rotating.tick(now_ns)
+        elif self.stream is not None:
+            self.stream.tick(now_ns)
+
+    def abort(self) -> None:
+        """A run that failed: the file being written is removed (those done are kept)."""
+        if self.rotating is not None:
+            self.rotating.abort()
+        elif self.stream is not None:
+            self.stream.abort()
 
     def close(self, stats: Counter[str]) -> None:
         if self.writer is not None:
             self.writer.close()
+        elif self.rotating is not None:
+            stats["rotated_files"] = len(self.rotating.paths) + 1  # (with the one now closed)
+            self.rotating.close(
+                stats=stats, errors=self.errors, stats_by_capture=self.stats_by_capture
+            )
+        elif self.stream is not None:
+            self.stream.close(
+                stats=stats, errors=self.errors, stats_by_capture=self.stats_by_capture
+            )
         elif self.fmt == "parquet":
             from .sinks.frame import write_parquet
 
@@ -389,6 +499,63 @@ class _Rows:
             from .sinks.table import print_table
 
             print_table(self.collected, self.out, width=None)
+
+
+class _LiveScreen:
+    """A live run's terminal view (sinks/live_view.py), refreshed each second between
+    batches, and the outputs' clock (``_Rows.tick``); the view only on a terminal, without
+    -q, and when the rows do not go to that terminal too."""
+
+    def __init__(self, args: argparse.Namespace, rows: _Rows) -> None:
+        import time
+
+        self.rows = rows
+        self.run: CaptureRun | None = None  # the run, once made (its counts for the view)
+        self.screen = None
+        if not args.quiet and sys.stderr.isatty() and (args.format == "summary" or args.output):
+            from .sinks.live_view import LiveScreen, LiveView
+
+            view = LiveView(time.monotonic(), label=", ".join(args.interfaces))
+            self.screen = LiveScreen(view, sys.stderr)
+            self.screen.start()
+
+    def add(self, h: Handshake) -> None:
+        if self.screen is not None:
+            self.screen.view.add(h)
+
+    def counts(self) -> dict[str, int]:
+        """The run's counts so far, the kernel's among them."""
+        from .capture.live import kernel_counts
+
+        run = self.run
+        if run is None:
+            return {}
+        counts = dict(run.dissector.stats)
+        counts["packets"] = run.dissector.frame
+        counts.update(kernel_counts(run.source))
+        return counts
+
+    def watch(self, batches: Batches) -> Batches:
+        import time
+
+        screen = self.screen
+        for batch in batches:
+            now_ns = batch.now_ns or (batch.stamps[-1] if batch.stamps else 0)
+            if now_ns:
+                self.rows.tick(now_ns)
+            if screen is not None and screen.view.due(time.monotonic()):
+                screen.view.update(self.counts())
+                screen.refresh(time.monotonic())
+            yield batch
+
+    def stop(self) -> None:
+        """The last frame stays on the terminal (the summary follows it)."""
+        import time
+
+        if self.screen is not None:
+            self.screen.view.update(self.counts())
+            self.screen.stop(time.monotonic())
+            self.screen = None
 
 
 def _batches_with_progress(batches: Batches, total: int, label: str) -> Batches:
@@ -489,7 +656,34 @@ def cmd_live(args: argparse.Namespace) -> int:
     if args.duration is not None and not args.duration > 0:  # (nan too)
         _error("--duration must be a positive number of seconds")
         return 2
+    if args.rotate is not None:
+        from .sinks.rotate import FORMATS as ROTATED
+        from .sinks.rotate import parse_rotation
+
+        try:
+            args.rotation = parse_rotation(args.rotate)
+        except ValueError as err:
+            _error(str(err))
+            return 2
+        if not args.output or args.output == "-" or args.format not in ROTATED:
+            _error(f"--rotate needs -o FILE and -T {'|'.join(ROTATED)}")
+            return 2
     return _run_command(args)
+
+
+def cmd_interfaces() -> int:
+    from .capture.interfaces import format_table, list_interfaces
+
+    try:
+        lines = format_table(list_interfaces())
+    except OSError as err:
+        _error(f"cannot list the interfaces: {err.strerror or err}")
+        return 1
+    out = guarded(sys.stdout, "stdout")
+    for line in lines:
+        out.write(line + "\n")
+    out.flush()
+    return 0
 
 
 def cmd_read(args: argparse.Namespace) -> int:
@@ -511,7 +705,8 @@ def _run_command(args: argparse.Namespace) -> int:
         _error(why)
         return 2
     try:
-        frame_filter = _frame_filter(args.filter)
+        # a live run's -f is the kernel's filter (capture.kernel_filter), judged before the ring
+        frame_filter = None if args.command == "live" else _frame_filter(args.filter)
         keep = _record_filter(args)
     except (CaptureError, ValueError) as err:
         _error(str(err))
@@ -569,12 +764,9 @@ def _read_all(
     frame_filter: FrameFilter | None,
     keep: Callable[[Handshake], bool] | None,
 ) -> int:
-    from .capture import open_capture
-    from .capture.batch import first_packets
+    """Every capture read into the outputs (made first: a live run's after its sockets are
+    open and root is given up)."""
     from .keys.keylog import KeyLog
-    from .parallel import ParallelStop, analyze_parallel, auto_jobs
-    from .pipeline import CaptureRun
-    from .sinks.summary import Summary
 
     live = args.command == "live"
     opened: Source | None = None  # a live run's capture: open before anything else
@@ -593,16 +785,31 @@ def _read_all(
         except _Stop:
             return 0
     # every output is made (as a temporary file) before anything is read
+    rotating = None
     try:
+        if args.rotation is not None:  # (live only: a series of files, each made as it starts)
+            import time
+
+            from .sinks.rotate import RotatingWriter
+
+            try:
+                rotating = RotatingWriter(
+                    args.output, args.format, args.rotation, start_ns=time.time_ns()
+                )
+            except OutputError as err:
+                raise _Refused(str(err)) from None
         out_file = (
-            _open_output(args.output, outputs) if args.output and args.output != "-" else None
+            _open_output(args.output, outputs)
+            if args.output and args.output != "-" and rotating is None
+            else None
         )
         stats_file = _open_output(args.stats, outputs) if args.stats else None
     except BaseException:
+        if rotating is not None:
+            rotating.abort()
         if opened is not None:
             opened.close()
         raise
-    status = 0
     keylog = None
     if args.keylog:
         from .keys.keylog import KeyLogError
@@ -627,10 +834,43 @@ def _read_all(
     out: TextIO = stdout
     if out_file is not None and args.format != "parquet":
         out = out_file.text()
+    rows = _Rows(args.format, out, out_file, live=live, rotating=rotating)
+    try:
+        return _read_on(
+            args, signals, outputs, frame_filter, keep, opened, keylog, rows, out, stdout, stats_file
+        )
+    except BaseException:
+        rows.abort()
+        raise
+
+
+def _read_on(
+    args: argparse.Namespace,
+    signals: _Signals,
+    outputs: list[AtomicOutput],
+    frame_filter: FrameFilter | None,
+    keep: Callable[[Handshake], bool] | None,
+    opened: Source | None,
+    keylog: KeyLog | None,
+    rows: _Rows,
+    out: TextIO,
+    stdout: TextIO,
+    stats_file: AtomicOutput | None,
+) -> int:
+    """``_read_all`` once the outputs are made: every capture read into them."""
+    from .capture import open_capture
+    from .capture.batch import first_packets
+    from .parallel import ParallelStop, analyze_parallel, auto_jobs
+    from .pipeline import CaptureRun
+    from .sinks.summary import Summary
+
+    live = opened is not None
+    status = 0
     summary = Summary(include_ech=args.include_ech)
     stats: Counter[str] = Counter()
     captures = 0
     filtered_out = 0
+    view = _LiveScreen(args, rows) if live else None
 
     def take(name: str, records: Iterable[Handshake]) -> int:
         """A capture's records into the summary and the rows, those the record filters keep;
@@ -640,20 +880,26 @@ def _read_all(
             if keep is None or keep(h):
                 summary.add(h)
                 rows.add(name, h)
+                if view is not None:
+                    view.add(h)
                 if live:  # as each record completes, not when a buffer fills
                     out.flush()
             else:
                 dropped += 1
         return dropped
 
-    rows = _Rows(args.format, out, out_file)
     idle_timeout_ns = round(args.idle_timeout * 1e9)
+    dedup = live if args.dedup is None else args.dedup
     for name in args.files:
-        if signals.signum:
+        # (a live capture is open already: what its rings took before a signal is read)
+        if signals.signum and opened is None:
             break
         try:
-            with signals.reading():
-                source = opened if opened is not None else open_capture(name)
+            if opened is not None:
+                source = opened
+            else:
+                with signals.reading():
+                    source = open_capture(name)
         except CaptureError as err:
             _error(str(err))
             status = 2
@@ -683,6 +929,7 @@ def _read_all(
                     frame_filter=frame_filter,
                     stop=stop,
                     idle_timeout_ns=idle_timeout_ns,
+                    dedup=dedup,
                 )
             except RuntimeError as err:  # a worker process failed: one line, not a trace
                 _error(f"{name}: {err}")
@@ -716,6 +963,8 @@ def _read_all(
                     batches = first_packets(batches, count)
                 if live and keylog is not None:
                     batches = _reading_keylog(batches, keylog)
+                if view is not None:
+                    batches = view.watch(batches)
                 return batches if progress is None else progress(batches)
 
             with source:
@@ -725,13 +974,19 @@ def _read_all(
                     watch=watch,
                     frame_filter=frame_filter,
                     idle_timeout_ns=idle_timeout_ns,
+                    dedup=dedup,
                 )
+                if view is not None:
+                    view.run = run
                 try:  # records come in frame order, streamed (ndjson: as each is certain)
                     filtered_out += take(name, run.records())
                 except CaptureError as err:  # the filter cannot judge this file's link type
                     _error(str(err))
                     status = 2
                     continue
+                finally:
+                    if view is not None:
+                        view.stop()
                 result = run.result([])
                 if live:
                     from .capture.live import kernel_counts
@@ -762,7 +1017,8 @@ def _read_all(
     if args.format == "summary" or not args.quiet:
         stream = out if args.format == "summary" else sys.stderr
         stdout.flush()  # rows first, then the summary
-        for line in summary.lines(stats, captures=captures):
+        names = args.interfaces if live else None  # (the loss estimate's, per interface)
+        for line in summary.lines(stats, captures=captures, interfaces=names, loss_always=live):
             stream.write(line + "\n")
     stdout.flush()
     return status
@@ -781,7 +1037,12 @@ def _open_live(args: argparse.Namespace, signals: _Signals) -> Source:
         return bool(signals.signum) or (deadline is not None and time.monotonic() >= deadline)
 
     return open_live(
-        args.interfaces, promiscuous=not args.no_promiscuous, should_stop=should_stop
+        args.interfaces,
+        promiscuous=not args.no_promiscuous,
+        kernel_filter=args.filter,
+        snaplen=args.snaplen,
+        buffer_mib=args.buffer_size,
+        should_stop=should_stop,
     )
 
 
@@ -804,6 +1065,8 @@ def _preload(args: argparse.Namespace) -> None:
         "datetime",
         "csv",
         "alpnsniff.pipeline",
+        "alpnsniff.parallel",
+        "alpnsniff.capture.live",
         "alpnsniff.sinks.rows",
         "alpnsniff.sinks.summary",
         "alpnsniff.sinks.text",
@@ -812,7 +1075,13 @@ def _preload(args: argparse.Namespace) -> None:
         importlib.import_module(name)
     if args.format == "parquet":
         importlib.import_module("alpnsniff.sinks.frame")
+        importlib.import_module("alpnsniff.sinks.parquet_stream")
         importlib.import_module("pyarrow.parquet")
+    if args.rotation is not None:
+        importlib.import_module("alpnsniff.sinks.rotate")
+    if not args.quiet and sys.stderr.isatty():
+        importlib.import_module("alpnsniff.sinks.live_view")
+        importlib.import_module("rich.live")
 
 
 def _drop_privileges(user: str) -> None:
@@ -865,6 +1134,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_read(args)
         if args.command == "live":
             return cmd_live(args)
+        if args.command == "interfaces":
+            return cmd_interfaces()
         return 2
     except KeyboardInterrupt:
         return 130
