@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO, Final
 
 from .capture import CaptureStats, Source, open_capture
-from .capture.batch import DUPLICATE, FILTERED_OUT, PacketBatch, batch_of
+from .capture.batch import FILTERED_OUT, PacketBatch, batch_of
 from .capture.dedup import Dedup
 from .flows.answers import OfferLedger
 from .flows.table import (

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from .base import Source
-from .merge import MergedRings
 from .kernel_filter import MAX_SNAPLEN
+from .merge import MergedRings
 from .ring import BLOCK_COUNT, BLOCK_SIZE, RingSource
 
 
