@@ -8,7 +8,11 @@ per-packet path and compiling them would cost a feature:
 - ``cli`` (argument parsing and signal handling, run once);
 - ``parallel`` (it hands functions and records to worker processes by pickling);
 - ``capture.base``: the ``Source`` protocol is ``runtime_checkable``, which mypyc refuses;
-- ``capture.bpf``: ctypes calls, once a capture (mypyc 2.4 emits C for it that does not build);
+- ``capture.bpf`` and ``capture.kernel_filter``: ctypes calls, once a capture (mypyc 2.4 emits
+  C for them that does not build);
+- ``capture.live``, ``capture.interfaces``, ``live`` (the notebook API): once a run;
+- ``sinks.live_view``, ``sinks.rotate``, ``sinks.parquet_stream``: rich and pyarrow calls,
+  once a record or once a second;
 - ``sinks.frame``: pandas and pyarrow calls, once a run;
 - ``filters``: ``RecordFilter`` takes any sequence and makes it a tuple, where a compiled
   dataclass would insist on the declared tuple (it runs once a record, not once a packet).
@@ -27,6 +31,9 @@ COMPILED_MODULES: tuple[str, ...] = (
     "alpnsniff.capture.pcapng",
     "alpnsniff.capture.source",
     "alpnsniff.capture.stats",
+    "alpnsniff.capture.dedup",
+    "alpnsniff.capture.ring",
+    "alpnsniff.capture.merge",
     "alpnsniff.net.decode",
     "alpnsniff.net.fragments",
     "alpnsniff.net.ip",
@@ -41,6 +48,7 @@ COMPILED_MODULES: tuple[str, ...] = (
     "alpnsniff.flows.table",
     "alpnsniff.flows.tcp",
     "alpnsniff.flows.transports",
+    "alpnsniff.flows.loss",
     "alpnsniff.tls.alpn",
     "alpnsniff.tls.cursor",
     "alpnsniff.tls.detect",

@@ -36,6 +36,7 @@ from .sinks.output import AtomicOutput, OutputError, guarded, same_file
 if TYPE_CHECKING:  # (imported when a run starts: a refused run or --help stays quick)
     from .capture import Source
     from .keys.keylog import KeyLog
+    from .parallel import LiveJobs
     from .pipeline import Batches, CaptureRun, FrameFilter, RunResult
     from .records import Handshake
     from .sinks.parquet_stream import ParquetStream
@@ -43,6 +44,7 @@ if TYPE_CHECKING:  # (imported when a run starts: a refused run or --help stays 
 
 FORMATS = ("summary", "table", "ndjson", "csv", "parquet")
 MAX_BUFFER_MIB = 16384  # a live ring of 16 GiB at most
+MAX_LIVE_JOBS = 64
 # Show a progress bar for inputs at least this big, when stderr is a terminal.
 PROGRESS_MIN_BYTES = 20 * 1024 * 1024
 # Exit status for a run stopped by a signal: 128 + its number, as a shell reports it.
@@ -139,13 +141,21 @@ def _live_arguments(live: argparse.ArgumentParser) -> None:
         "waits for the dissector before the kernel drops",
     )
     live.add_argument(
+        "-j",
+        "--jobs",
+        type=_live_jobs,
+        default=1,
+        help="processes dissecting the packets: N sockets in a PACKET_FANOUT group share the "
+        "interface by flow, one process each (default 1)",
+    )
+    live.add_argument(
         "--rotate",
         metavar="SIZE|TIME",
         help="with -o FILE: write a series of files, a new one each SIZE (100M, 1G) or TIME "
         "(15m, 1h, 1d); each named after its start (FILE.2026-12-02T04-00-00Z.ndjson)",
     )
     _output_arguments(live)
-    live.set_defaults(files=[], read_files=[], progress="never", jobs="1", rotation=None)
+    live.set_defaults(files=[], read_files=[], progress="never", rotation=None)
 
 
 def _read_arguments(read: argparse.ArgumentParser) -> None:
@@ -281,6 +291,12 @@ def _jobs(text: str) -> str:
     if text == "auto" or (text.isdigit() and int(text) >= 1):
         return text
     raise argparse.ArgumentTypeError(f"expected auto or a positive integer, got {text!r}")
+
+
+def _live_jobs(text: str) -> int:
+    if not (text.isdigit() and 1 <= int(text) <= MAX_LIVE_JOBS):
+        raise argparse.ArgumentTypeError(f"from 1 to {MAX_LIVE_JOBS} processes")
+    return int(text)
 
 
 def _snaplen(text: str) -> int:
@@ -656,6 +672,9 @@ def cmd_live(args: argparse.Namespace) -> int:
     if args.duration is not None and not args.duration > 0:  # (nan too)
         _error("--duration must be a positive number of seconds")
         return 2
+    if args.jobs > 1 and args.count is not None:
+        _error("--count counts one process's packets: not with --jobs")
+        return 2
     if args.rotate is not None:
         from .sinks.rotate import FORMATS as ROTATED
         from .sinks.rotate import parse_rotation
@@ -769,11 +788,11 @@ def _read_all(
     from .keys.keylog import KeyLog
 
     live = args.command == "live"
-    opened: Source | None = None  # a live run's capture: open before anything else
+    opened: Source | LiveJobs | None = None  # a live run's capture: open before anything
     if live:
         try:
             with signals.reading():
-                opened = _open_live(args, signals)
+                opened = _open_live(args, signals) if args.jobs == 1 else _open_jobs(args, signals)
             if args.user:  # the sockets are open: root is no longer needed
                 _preload(args)
                 _drop_privileges(args.user)
@@ -850,7 +869,7 @@ def _read_on(
     outputs: list[AtomicOutput],
     frame_filter: FrameFilter | None,
     keep: Callable[[Handshake], bool] | None,
-    opened: Source | None,
+    opened: Source | LiveJobs | None,
     keylog: KeyLog | None,
     rows: _Rows,
     out: TextIO,
@@ -860,7 +879,7 @@ def _read_on(
     """``_read_all`` once the outputs are made: every capture read into them."""
     from .capture import open_capture
     from .capture.batch import first_packets
-    from .parallel import ParallelStop, analyze_parallel, auto_jobs
+    from .parallel import LiveJobs, ParallelStop, analyze_parallel, auto_jobs
     from .pipeline import CaptureRun
     from .sinks.summary import Summary
 
@@ -907,6 +926,27 @@ def _read_on(
         except _Stop:
             break
         captures += 1
+        if isinstance(source, LiveJobs):  # live --jobs N: a process per fanout socket
+            try:
+                filtered_out += take(
+                    name,
+                    source.records(
+                        lambda: bool(signals.signum),
+                        keylog=keylog,
+                        idle_timeout_ns=idle_timeout_ns,
+                        dedup=dedup,
+                        watch=None if keylog is None else _keylog_watch(keylog),
+                    ),
+                )
+                result = source.result()
+            except RuntimeError as err:
+                _error(f"{name}: {err}")
+                status = 2
+                continue
+            stats.update(result.stats)
+            rows.stats_by_capture[name] = result.stats
+            status = max(status, _report_run(name, result))
+            continue
         jobs = auto_jobs(name) if args.jobs == "auto" else int(args.jobs)
         size = _want_progress(args.progress, name)
         progress = (
@@ -1044,6 +1084,47 @@ def _open_live(args: argparse.Namespace, signals: _Signals) -> Source:
         buffer_mib=args.buffer_size,
         should_stop=should_stop,
     )
+
+
+def _open_jobs(args: argparse.Namespace, signals: _Signals) -> LiveJobs:
+    """``--jobs N``: N captures of the -i interfaces in one PACKET_FANOUT group (opened now,
+    as root), each to be dissected by its own process (parallel.LiveJobs)."""
+    import multiprocessing as mp
+    import time
+
+    from .capture.live import open_live
+    from .parallel import LiveJobs
+
+    stop = mp.get_context("fork").Event()
+    deadline = None if args.duration is None else time.monotonic() + args.duration
+
+    def should_stop() -> bool:  # (in a job's process: the parent sets the event)
+        return stop.is_set() or (deadline is not None and time.monotonic() >= deadline)
+
+    group = (os.getpid() * 64) & 0xFFFF  # a group of our own, one per interface from there
+    sources: list[Source] = []
+    try:
+        for _ in range(args.jobs):
+            sources.append(
+                open_live(
+                    args.interfaces,
+                    promiscuous=not args.no_promiscuous,
+                    kernel_filter=args.filter,
+                    snaplen=args.snaplen,
+                    buffer_mib=args.buffer_size,
+                    should_stop=should_stop,
+                    fanout_group=group,
+                )
+            )
+    except BaseException:
+        for source in sources:
+            source.close()
+        raise
+    return LiveJobs(sources, stop=stop)
+
+
+def _keylog_watch(keylog: KeyLog) -> Callable[[Batches], Batches]:
+    return functools.partial(_reading_keylog, keylog=keylog)
 
 
 def _reading_keylog(batches: Batches, keylog: KeyLog) -> Batches:

@@ -14,11 +14,11 @@ import os
 import resource
 import signal
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, cast
 
-from .capture import open_capture
+from .capture import Source, open_capture
 from .capture.batch import MAX_BATCH_PACKETS
 from .flows.table import IDLE_TIMEOUT_NS
 from .keys.keylog import KeyLog
@@ -26,10 +26,12 @@ from .pipeline import (
     PER_CAPTURE_PREFIXES,
     PER_CAPTURE_STATS,
     Batches,
+    CaptureRun,
     FrameFilter,
     RunResult,
     analyze_file,
 )
+from .records import Handshake
 
 # Below this size the second process costs more (fork, a second read) than it saves.
 PARALLEL_MIN_BYTES = 64 * 1024 * 1024
@@ -239,3 +241,126 @@ def merge(results: list[RunResult]) -> RunResult:
     # (each shard reports the capture's own error: once is enough)
     errors = list(dict.fromkeys(e for r in results for e in r.errors))
     return RunResult(first.name, handshakes, stats, first.capture, errors)
+
+
+class LiveJobs:
+    """``alpnsniff live --jobs N``: N live sources in one PACKET_FANOUT group, opened by the
+    caller (as root, before it gives root up), one forked process dissecting each source's
+    share of the flows (the kernel splits them by a symmetric flow hash: a connection's two
+    directions reach the same process). Each process sends its records back as they
+    complete; :meth:`records` yields them in that order (each process numbers the frames of
+    its share: ``frame`` is a number within one job). The counts are summed: each socket has
+    its own ring and its own kernel counts. Ctrl-C / SIGTERM reach the parent alone, which
+    tells the processes to stop (``stop``); each then hands on what its ring holds."""
+
+    def __init__(
+        self,
+        sources: list[Source],
+        *,
+        stop: Any,  # a multiprocessing Event the sources' should_stop looks at
+    ) -> None:
+        self.sources = sources
+        self.name = sources[0].name
+        self.stop = stop
+        self._results: list[RunResult] = []
+        self._errors: list[str] = []
+
+    def records(
+        self,
+        should_stop: Callable[[], bool],
+        *,
+        keylog: KeyLog | None = None,
+        idle_timeout_ns: int = IDLE_TIMEOUT_NS,
+        dedup: bool = False,
+        watch: Callable[[Batches], Batches] | None = None,
+    ) -> Iterator[Handshake]:
+        """Every process's records as they come, until all have ended; ``should_stop`` is
+        looked at every 100 ms (a signal, --duration) and then stops them all. The options
+        are :class:`~alpnsniff.pipeline.CaptureRun`'s, for each process."""
+        options = (keylog, idle_timeout_ns, dedup, watch)
+        from multiprocessing.connection import wait
+
+        ctx = mp.get_context("fork")
+        workers: dict[Any, Any] = {}
+        for source in self.sources:
+            parent_end, child_end = ctx.Pipe(duplex=False)
+            proc = ctx.Process(
+                target=_live_worker, args=(source, child_end, *options), daemon=True
+            )
+            proc.start()
+            child_end.close()
+            workers[parent_end] = proc
+        for source in self.sources:  # (the processes have theirs)
+            source.close()
+        try:
+            while workers:
+                if should_stop():
+                    self.stop.set()
+                for ready in wait(list(workers), timeout=0.1):
+                    conn = cast(Connection, ready)
+                    try:
+                        kind, payload = conn.recv()
+                    except EOFError:
+                        kind, payload = "error", f"worker {workers[conn].pid} ended early"
+                    if kind == "record":
+                        yield payload
+                        continue
+                    if kind == "done":
+                        self._results.append(payload)
+                    else:
+                        self._errors.append(f"live job failed: {payload}")
+                    workers.pop(conn).join()
+                    conn.close()
+        finally:
+            self.stop.set()
+            for conn, proc in workers.items():
+                proc.join(timeout=5)
+                if proc.is_alive():
+                    proc.kill()
+                conn.close()
+
+    def result(self) -> RunResult:
+        """The processes' counts summed (once :meth:`records` has ended)."""
+        if not self._results:
+            raise RuntimeError("; ".join(self._errors) or "no live job ended")
+        stats: Counter[str] = Counter()
+        for r in self._results:
+            stats.update(r.stats)
+        stats["parallel_jobs"] = len(self.sources)
+        errors = self._errors + list(dict.fromkeys(e for r in self._results for e in r.errors))
+        first = self._results[0]
+        return RunResult(self.name, [], stats, first.capture, errors)
+
+    def close(self) -> None:
+        for source in self.sources:
+            source.close()
+
+
+def _live_worker(
+    source: Source,
+    conn: Connection,
+    keylog: KeyLog | None,
+    idle_timeout_ns: int,
+    dedup: bool,
+    watch: Callable[[Batches], Batches] | None,
+) -> None:
+    # the parent alone decides when to stop (it sets the event the source looks at)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    from .capture.live import kernel_counts
+
+    try:
+        with source:
+            run = CaptureRun(
+                source, keylog=keylog, watch=watch, idle_timeout_ns=idle_timeout_ns, dedup=dedup
+            )
+            for h in run.records():
+                conn.send(("record", h))
+            result = run.result([])
+            result.stats.update(kernel_counts(source))
+        result.stats["peak_rss_kb_worker"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        conn.send(("done", result))
+    except BaseException as err:  # reported by the parent as one line
+        conn.send(("error", f"{type(err).__name__}: {err}"))
+    finally:
+        conn.close()

@@ -253,9 +253,9 @@ def format_table(interfaces: list[Interface]) -> list[str]:
     """The lines of a plain fixed-width table (a header, one line per interface), every
     column as wide as its widest cell, the last (addresses) unpadded; names escaped as the
     terminal table escapes text (every byte outside printable ASCII as ``\\xNN``)."""
-    from ..sinks.table import _safe  # (the terminal table's escape; imported when printing)
+    from ..sinks.table import safe_text  # (the terminal table's escape; imported when printing)
 
-    rows = [HEADERS, *(_cells(i, _safe) for i in interfaces)]
+    rows = [HEADERS, *(_cells(i, safe_text) for i in interfaces)]
     widths = [max(len(row[c]) for row in rows) for c in range(len(HEADERS) - 1)]
     return [
         "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False))

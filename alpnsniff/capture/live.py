@@ -22,11 +22,14 @@ def open_live(
     snaplen: int = MAX_SNAPLEN,
     buffer_mib: int = BLOCK_COUNT * BLOCK_SIZE >> 20,
     should_stop: Callable[[], bool] = lambda: False,
+    fanout_group: int | None = None,
 ) -> Source:
     """A ring on each of ``interfaces`` (one: that ring; several: :class:`MergedRings`), each
     stopping once ``should_stop()`` says so. ``kernel_filter``: a tcpdump expression the kernel
     runs (None: the default, which drops what the dissector never looks at; "": none);
-    ``snaplen``: bytes kept of each frame; ``buffer_mib``: each ring's size. Raises :class:`~alpnsniff.errors.CaptureError`
+    ``snaplen``: bytes kept of each frame; ``buffer_mib``: each ring's size;
+    ``fanout_group``: the PACKET_FANOUT group the rings join (interface n: group + n), so
+    that several sources opened alike split the packets by flow (``--jobs``). Raises :class:`~alpnsniff.errors.CaptureError`
     (no such interface, capture not permitted, …) with every ring opened so far closed."""
     if not interfaces:
         raise ValueError("no interface to capture on")
@@ -43,6 +46,7 @@ def open_live(
                     snaplen=snaplen,
                     block_count=max(1, buffer_mib * (1 << 20) // BLOCK_SIZE),
                     should_stop=should_stop,
+                    fanout_group=None if fanout_group is None else fanout_group + len(rings),
                 )
             )
     except BaseException:

@@ -43,6 +43,11 @@ SOL_PACKET = 263
 PACKET_ADD_MEMBERSHIP = 1
 PACKET_RX_RING = 5
 PACKET_STATISTICS = 6
+PACKET_FANOUT = 18
+# a fanout group's mode: by the flow's hash (the kernel's symmetric hash: both directions of
+# a connection reach the same socket), IP fragments put back together before hashing
+PACKET_FANOUT_HASH = 0
+PACKET_FANOUT_FLAG_DEFRAG = 0x8000
 PACKET_VERSION = 10
 TPACKET_V3 = 2
 PACKET_MR_PROMISC = 1
@@ -105,8 +110,12 @@ class RingSource:
         block_count: int = BLOCK_COUNT,
         timeout_ms: int = TIMEOUT_MS,
         should_stop: Callable[[], bool] = lambda: False,
+        fanout_group: int | None = None,
     ) -> None:
         self.name = interface
+        # a member of this PACKET_FANOUT group (--jobs): the kernel splits the interface's
+        # packets between the group's sockets by flow, each socket its own ring and counts
+        self.fanout_group = fanout_group
         self.linktype = _linktype_of(interface)
         # what the kernel runs before the ring: the expression given, else the default (what
         # the dissector never looks at is dropped); "" keeps every frame. Frames are cut to
@@ -176,6 +185,13 @@ class RingSource:
             mmap.PROT_READ | mmap.PROT_WRITE,
         )
         sock.bind((interface, ETH_P_ALL))  # (host order: Python swaps it)
+        if self.fanout_group is not None:  # (only once bound)
+            mode = PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_DEFRAG
+            try:
+                arg = struct.pack("=I", (self.fanout_group & 0xFFFF) | mode << 16)  # (>INT_MAX)
+                sock.setsockopt(SOL_PACKET, PACKET_FANOUT, arg)
+            except OSError as exc:
+                raise CaptureError(f"{interface}: cannot join the fanout group: {exc}") from None
         if promiscuous:
             mreq = struct.pack("=iHH8s", ifindex, PACKET_MR_PROMISC, 0, b"")
             sock.setsockopt(SOL_PACKET, PACKET_ADD_MEMBERSHIP, mreq)

@@ -233,7 +233,7 @@ def arrow_table(data: Mapping[str, list[Any]], attrs: Mapping[str, Any] | None =
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
-def _attrs(
+def run_metadata(
     stats: Mapping[str, int] | None = None,
     stats_by_capture: Mapping[str, Mapping[str, int]] | None = None,
     errors: Mapping[str, Sequence[str]] | None = None,
@@ -270,7 +270,7 @@ def write_parquet(
     """
     import pyarrow.parquet as pq
 
-    table = arrow_table(columns(items), _attrs(stats, stats_by_capture, errors))
+    table = arrow_table(columns(items), run_metadata(stats, stats_by_capture, errors))
     pq.write_table(table, path)
     return int(table.num_rows)
 

@@ -18,7 +18,7 @@ Wire text is attacker-chosen. Every string drawn is a :class:`rich.text.Text` bu
 plain text, on a console made with ``markup=False``, ``emoji=False`` and ``highlight=False``:
 nothing is read as markup (``[bold]`` is shown as it is); and every character outside
 printable ASCII is written ``\\xNN`` first (the terminal table's own escaping,
-:func:`alpnsniff.sinks.table._safe`), so no control sequence reaches the terminal. ALPN IDs
+:func:`alpnsniff.sinks.table.safe_text`), so no control sequence reaches the terminal. ALPN IDs
 come as :func:`~alpnsniff.tls.alpn.alpn_text` writes them.
 
 Memory stays bounded over any run: the server names and the ALPN IDs (both chosen by the
@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Generic, TextIO, TypeVar
 from ..records import Handshake, Selection
 from ..tls.alpn import alpn_name, alpn_text
 from .summary import plural
-from .table import _safe
+from .table import safe_text
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -128,7 +128,7 @@ def _alpn_label(proto: bytes | None) -> str:
 
 
 def _sni_label(sni: str | None) -> str:
-    return NO_SNI if sni is None else _safe(sni)
+    return NO_SNI if sni is None else safe_text(sni)
 
 
 def _duration(seconds: float) -> str:
@@ -217,7 +217,7 @@ class LiveView:
         stats = self.stats
         head = Text("alpnsniff live", style="bold")
         if self.label:
-            head.append("  " + _safe(self.label))
+            head.append("  " + safe_text(self.label))
         head.append(f"  {_duration(elapsed)} elapsed")
         if "packets" in stats:
             head.append(f"  {stats['packets']:,} packets")

@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from ..records import Handshake
-from .frame import _attrs, arrow_table, columns, parquet_schema
+from .frame import arrow_table, columns, parquet_schema, run_metadata
 from .output import OutputError
 
 if TYPE_CHECKING:
@@ -147,7 +147,7 @@ class ParquetStream:
             return self.rows
         try:
             self.flush()
-            attrs = _attrs(stats, stats_by_capture, errors)
+            attrs = run_metadata(stats, stats_by_capture, errors)
             if attrs:
                 writer.add_key_value_metadata(_footer_metadata(parquet_schema(attrs)))
             self._writer = None

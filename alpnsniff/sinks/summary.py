@@ -48,6 +48,32 @@ def plural(n: int, word: str, words: str | None = None) -> str:
     return f"{n:,} {word if n == 1 else (words or word + 's')}"
 
 
+def kernel_lines(stats: Counter[str], names: list[str] | None = None) -> list[str]:
+    """A live run's kernel counts (none for a file): the packets it handed the rings, those
+    it dropped because a ring was full (counted in the first), frames the snap length cut;
+    per interface when there are several."""
+    if "kernel_packets" not in stats:
+        return []
+    packets = stats["kernel_packets"]
+    drops = stats["kernel_drops"]
+    share = f" ({100 * drops / packets:.2f}%)" if packets else ""
+    line = f"kernel: {plural(packets, 'packet')} captured, {drops:,} dropped{share}"
+    if stats["kernel_freezes"]:
+        line += f", ring frozen {stats['kernel_freezes']:,} times"
+    if stats["snap_cut"]:
+        line += f", {stats['snap_cut']:,} cut by the snap length"
+    out = [line]
+    n = 0
+    while f"kernel_packets_if{n}" in stats:
+        name = names[n] if names is not None and n < len(names) else f"interface {n}"
+        out.append(
+            f"  {name}: {stats[f'kernel_packets_if{n}']:,} packets, "
+            f"{stats[f'kernel_drops_if{n}']:,} dropped"
+        )
+        n += 1
+    return out
+
+
 @dataclass
 class Summary:
     include_ech: bool = False  # sort the offers by the ECH-counted column (shown first)
@@ -124,6 +150,7 @@ class Summary:
             out.append("tls version: " + versions)
         if self.violations:
             out.append(f"protocol violations: {self.violations:,} (column violation)")
+        out.extend(kernel_lines(stats, interfaces))
         out.extend(loss_lines(stats, interfaces, always=loss_always))
         out.extend(_not_dissected_lines(stats))
         errors = stats["internal_error"]

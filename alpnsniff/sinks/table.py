@@ -56,7 +56,7 @@ _BATCH = 512  # lines per write
 NOT_SEEN = "(not seen)"
 
 
-def _safe(text: str) -> str:
+def safe_text(text: str) -> str:
     """``text`` with every character outside printable ASCII written ``\\xNN`` (or ``\\u``)."""
     if text.isascii() and text.isprintable():
         return text
@@ -108,7 +108,7 @@ class _Cells:
             h.transport,
             _endpoint(h.client_ip, h.client_port, v6),
             _endpoint(h.server_ip, h.server_port, v6),
-            "" if sni is None else _safe(sni),
+            "" if sni is None else safe_text(sni),
             offered,
             selected,
             h.selection.value,
@@ -121,7 +121,7 @@ def _display_names(captures: Iterable[str]) -> dict[str, str]:
     names = {c: os.path.basename(c) or c for c in captures}
     if len(set(names.values())) < len(names):
         names = {c: c for c in names}
-    return {c: _safe(n) for c, n in names.items()}
+    return {c: safe_text(n) for c, n in names.items()}
 
 
 def _row_width(widths: list[int]) -> int:
