@@ -154,7 +154,7 @@ def _live_arguments(live: argparse.ArgumentParser) -> None:
         help="with -o FILE: write a series of files, a new one each SIZE (100M, 1G) or TIME "
         "(15m, 1h, 1d); each named after its start (FILE.2026-12-02T04-00-00Z.ndjson)",
     )
-    _output_arguments(live)
+    _output_arguments(live, live=True)
     live.set_defaults(files=[], read_files=[], progress="never", rotation=None)
 
 
@@ -191,7 +191,7 @@ def _read_arguments(read: argparse.ArgumentParser) -> None:
     read.set_defaults(rotation=None)  # (live's --rotate)
 
 
-def _output_arguments(read: argparse.ArgumentParser) -> None:
+def _output_arguments(read: argparse.ArgumentParser, *, live: bool = False) -> None:
     """The options ``read`` and ``live`` share: formats, outputs, filters, keys, counts."""
     read.add_argument(
         "-T",
@@ -211,8 +211,13 @@ def _output_arguments(read: argparse.ArgumentParser) -> None:
         "-f",
         "--filter",
         metavar="EXPR",
-        help="BPF capture filter, as tcpdump/tshark -f (e.g. 'tcp port 443'); frame numbers stay "
-        "the file's",
+        help="BPF capture filter, as tcpdump/tshark -f (e.g. 'tcp port 443'); "
+        + (
+            "run by the kernel before the ring, in place of the default (which drops only TCP "
+            "segments without payload, SYN, FIN or RST); '' keeps every frame"
+            if live
+            else "frame numbers stay the file's"
+        ),
     )
     record = read.add_argument_group(
         "record filters", "repeatable: any value of one kind matches, every kind given must match"

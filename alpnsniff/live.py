@@ -46,7 +46,6 @@ class LiveRun:
         idle_timeout: float = IDLE_TIMEOUT_NS / 1e9,
         should_stop: Callable[[], bool] | None = None,
     ) -> None:
-        from .capture.bpf import compile_frame_filter
         from .keys.keylog import KeyLog
         from .pipeline import CaptureRun
 
@@ -66,14 +65,16 @@ class LiveRun:
             self.keylog = KeyLog()
             for path in [keylog] if isinstance(keylog, str | os.PathLike) else keylog:
                 self.keylog.follow(path)  # (still being written while the capture runs)
-        frame_filter = compile_frame_filter(filter) if filter else None
-        self.source = open_live(names, promiscuous=promiscuous, should_stop=self._stop_now)
+        # the filter is the kernel's (the default one when None: what the dissector needs)
+        self.source = open_live(
+            names, promiscuous=promiscuous, kernel_filter=filter, should_stop=self._stop_now
+        )
         self._run = CaptureRun(
             self.source,
             keylog=self.keylog,
             watch=self._watch,
-            frame_filter=frame_filter,
             idle_timeout_ns=round(idle_timeout * 1e9),
+            dedup=True,
         )
 
     def stop(self) -> None:
@@ -121,7 +122,8 @@ def stream(
 ) -> Iterator[Handshake]:
     """Handshake records from live interfaces as each completes (``for h in stream("eth0")``);
     stops after ``duration`` s or ``count`` packets, or when the loop is left (``break``).
-    ``filter``: a BPF expression (tcpdump syntax); ``keylog``: key log files still being
+    ``filter``: a BPF expression (tcpdump syntax) the kernel runs (None: the default, which
+    drops only bare TCP ACKs; "": none); ``keylog``: key log files still being
     written (SSLKEYLOGFILE), read on as they grow."""
     run = LiveRun(
         interfaces,

@@ -58,22 +58,35 @@ def test_sample_output_is_what_the_first_command_prints() -> None:
     assert done.stdout.decode() == block.group(1)
 
 
-def long_options() -> list[str]:
+def long_options(command: str = "read") -> list[str]:
     if shutil.which("alpnsniff") is None:  # (collection must not fail: the tests below do)
         return []
-    done = subprocess.run([alpnsniff_exe(), "read", "--help"], capture_output=True, timeout=60)
+    done = subprocess.run([alpnsniff_exe(), command, "--help"], capture_output=True, timeout=60)
     assert done.returncode == 0
     found = re.findall(r"(?<![\w-])(--[a-z][a-z-]+)", done.stdout.decode())
     return sorted(set(found) - {"--help"})
 
 
-@pytest.mark.parametrize("option", long_options())
-def test_every_flag_has_an_example_in_the_readme(option: str) -> None:
-    examples = re.findall(r"`(alpnsniff read [^`]*)`", section("What it reports"))
-    done = subprocess.run([alpnsniff_exe(), "read", "--help"], capture_output=True, timeout=60)
+def _has_example(command: str, option: str) -> bool:
+    examples = re.findall(rf"`(alpnsniff {command} [^`]*)`", section("What it reports"))
+    done = subprocess.run([alpnsniff_exe(), command, "--help"], capture_output=True, timeout=60)
     # the short form, where there is one ("-T, --format" / "-T {…}, --format {…}")
     short = re.search(rf"(?<![\w-])(-[a-zA-Z])(?: \S+)?, {option}\b", done.stdout.decode())
     forms = [option] + ([short.group(1)] if short else [])
-    assert any(
+    return any(
         re.search(rf"(?<![\w-]){re.escape(f)}(?![\w-])", e) for e in examples for f in forms
-    ), f"{option}: no `alpnsniff read …` example in the README uses it"
+    )
+
+
+@pytest.mark.parametrize("option", long_options())
+def test_every_flag_has_an_example_in_the_readme(option: str) -> None:
+    assert _has_example("read", option), f"{option}: no `alpnsniff read …` example in the README"
+
+
+# live's own options (those it shares with read have their read example)
+LIVE_OPTIONS = sorted(set(long_options("live")) - set(long_options()))
+
+
+@pytest.mark.parametrize("option", LIVE_OPTIONS)
+def test_every_live_flag_has_an_example_in_the_readme(option: str) -> None:
+    assert _has_example("live", option), f"{option}: no `alpnsniff live …` example in the README"
