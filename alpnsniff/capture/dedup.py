@@ -28,7 +28,9 @@ payload's first bytes (QUIC: the packet number and ciphertext). Two different pa
 in all that are not met in practice (the reference test compares whole packets on the
 corpus); hashing whole packets cost twice as much. A segment resent with other bytes at the
 same sequence number and the same checksum within the window (a crafted overlap) would be
-called a duplicate: the first copy is kept.
+called a duplicate: the first copy is kept. A packet that carries another (GRE, IP in IP, a
+UDP tunnel port: VXLAN, GENEVE, CAPWAP, …) is keyed whole: its inner headers lie past those
+64 bytes, and a tunnel's UDP checksum is often 0.
 
 A frame is a duplicate when a frame with its key is among the ``window_packets - 1`` frames
 before it (as ``editcap -D N``; default 64) and was captured at most ``window_ns`` (default
@@ -44,7 +46,8 @@ retransmitted bytes, QUIC CRYPTO bytes seen before add nothing, a QUIC packet af
 facts is counted ``quic_packets_after_facts``), but the packet counts doubled
 (``packets_fast_skipped``, ``quic_packets_after_facts``, ``tcp_empty_skipped``, ...).
 
-Bounded: the window holds ``window_packets`` keys of at most 64 + 32 bytes each. Cost, on
+Bounded: the window holds ``window_packets`` keys of at most 64 + 32 bytes each (a
+tunnelled packet's: its length). Cost, on
 ``bench/gen_capture.py --packets 200000`` (best of 5, a loaded 2-core machine): 1.2–1.3 µs
 a packet pure Python, 0.53–0.59 µs compiled with mypyc; paid only when the stage is on.
 """
@@ -53,7 +56,11 @@ from __future__ import annotations
 
 from typing import Final
 
+from ..net.tunnels import TUNNEL_UDP_PORTS
 from .batch import DUPLICATE, PacketBatch
+
+# IP protocols that carry a packet: IPv4 in IP, IPv6 in IP, GRE (ERSPAN too)
+_TUNNEL_PROTOCOLS: Final = frozenset({4, 41, 47})
 
 DEFAULT_WINDOW_PACKETS: Final = 64  # editcap -d looks at 4, -D at up to 1,000,000
 DEFAULT_WINDOW_NS: Final = 1_000_000  # 1 ms: mirror copies come microseconds apart
@@ -86,6 +93,20 @@ _FIXED_LINK: Final = {
 _KIND_V6: Final = -1  # - IPv6's header fields (below 2^44)
 _KIND_ETHERTYPE: Final = -(1 << 45)  # - the ethertype
 _KIND_LINK: Final = -(1 << 46)  # - the link type
+
+
+def _carries_a_tunnel(buf: bytes, proto: int, l4: int, end: int) -> bool:
+    """Whether the packet's transport carries another packet (GRE, IP in IP, a UDP tunnel):
+    then the inner headers (the inner TCP sequence number, its checksum) lie past the first
+    bytes after the outer IP header, and the key must hold the whole packet, or two segments
+    of one inner connection would read as the same packet."""
+    if proto in _TUNNEL_PROTOCOLS:
+        return True
+    if proto != 17 or l4 + 8 > end:
+        return False
+    sport = buf[l4] << 8 | buf[l4 + 1]
+    dport = buf[l4 + 2] << 8 | buf[l4 + 3]
+    return sport in TUNNEL_UDP_PORTS or dport in TUNNEL_UDP_PORTS
 
 
 def frame_key(linktype: int, buf: bytes, at: int, n: int) -> tuple[int, bytes]:
@@ -122,9 +143,9 @@ def frame_key(linktype: int, buf: bytes, at: int, n: int) -> tuple[int, bytes]:
             total = buf[ipa + 2] << 8 | buf[ipa + 3]
             if total >= 20 and ipa + total < end:
                 end = ipa + total  # (Ethernet padding left out)
-            cap = ipa + ((buf[ipa] & 15) << 2) + KEY_TRANSPORT_BYTES
-            if cap < end:
-                end = cap
+            l4 = ipa + ((buf[ipa] & 15) << 2)
+            if not _carries_a_tunnel(buf, buf[ipa + 9], l4, end):
+                end = min(end, l4 + KEY_TRANSPORT_BYTES)
             # version/IHL, total length, ID, flags/fragment offset, protocol: the header but
             # TOS, TTL and checksum; then the addresses and everything after them
             head = (
@@ -141,8 +162,8 @@ def frame_key(linktype: int, buf: bytes, at: int, n: int) -> tuple[int, bytes]:
             length = buf[ipa + 4] << 8 | buf[ipa + 5]
             if length and ipa + 40 + length < end:
                 end = ipa + 40 + length
-            if ipa + 40 + KEY_TRANSPORT_BYTES < end:
-                end = ipa + 40 + KEY_TRANSPORT_BYTES
+            if not _carries_a_tunnel(buf, buf[ipa + 6], ipa + 40, end):
+                end = min(end, ipa + 40 + KEY_TRANSPORT_BYTES)
             # flow label, payload length, next header: the header but its traffic class and
             # hop limit; then the addresses and everything after them
             head = (

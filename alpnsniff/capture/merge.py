@@ -97,39 +97,50 @@ class MergedRings:
         # per ring: its packets not handed on yet, (ts_ns, data, linktype), in its order
         waiting: list[deque[tuple[int, bytes, int]]] = [deque() for _ in rings]
         latest = [0] * len(rings)  # per ring: the time of the last packet it handed over
+        stop_ns = 0  # once stopped: when (what came later is left in the rings)
         drain_until = 0.0
+        next_stats = 0.0
         try:
             while True:
-                if not drain_until and self._should_stop():
-                    drain_until = time.monotonic() + 2 * self._timeout_ms / 1000
+                now = time.monotonic()
+                # the clock is read before the rings are: a packet a ring hands over after
+                # this cannot be older than the hold time before it
+                now_ns = time.time_ns()
+                if not stop_ns and self._should_stop():
+                    stop_ns = now_ns
+                    drain_until = now + 2 * self._timeout_ms / 1000
+                if now >= next_stats:
+                    for ring in rings:
+                        ring.read_kernel_stats()
+                    next_stats = now + 1.0
                 got = False
                 for n, ring in enumerate(rings):
-                    batch = ring.next_block()
+                    batch = ring.next_block(stop_ns)
                     while batch is not None:
                         got = True
                         for ts_ns, linktype, data in batch.packets():
                             waiting[n].append((ts_ns, data, linktype))
                         if batch.stamps:
                             latest[n] = max(latest[n], batch.stamps[-1])
-                        batch = ring.next_block()
-                now_ns = time.time_ns()
-                if drain_until and not got and time.monotonic() >= drain_until:
-                    yield from self._merged(waiting, None)
-                    return
+                        batch = ring.next_block(stop_ns)
+                if stop_ns and not got:
+                    # every ring has handed on what came before the stop (or its open block
+                    # was given its time): the rest, in order, and the end
+                    if now >= drain_until or all(ring.block_ready() for ring in rings):
+                        yield from self._merged(waiting, None)
+                        return
                 # a ring quiet for the hold time cannot hand on anything older than that
                 horizon = min(max(t, now_ns - self._hold_ns) for t in latest)
                 out = list(self._merged(waiting, horizon))
                 yield from out
                 if got:
                     continue
-                for ring in rings:
-                    ring.read_kernel_stats()
                 try:
                     ready = poller.poll(self._timeout_ms)
                 except InterruptedError:
                     ready = []
-                if not ready and not out and not drain_until:
-                    yield PacketBatch(b"", now_ns=now_ns)  # every link is quiet
+                if not ready and not out and not stop_ns:
+                    yield PacketBatch(b"", now_ns=horizon)  # every link is quiet: the time
         finally:
             for ring in rings:
                 ring.read_kernel_stats()

@@ -70,6 +70,7 @@ TIMEOUT_MS = 100
 
 _BLOCK_HEADER = struct.Struct("=IIIIIQ")  # version, offset_to_priv, status, num_pkts, first, len
 _PACKET_HEADER = struct.Struct("=IIIIIIHH")  # next, sec, nsec, snaplen, len, status, mac, net
+_FIRST_STAMP = struct.Struct("=III")  # a packet header's next, sec, nsec
 _STATS_V3 = struct.Struct("=III")  # tp_packets, tp_drops, tp_freeze_q_cnt
 
 
@@ -211,14 +212,24 @@ class RingSource:
         """The socket's descriptor, to poll (readable once a block is retired)."""
         return self._sock.fileno()
 
-    def next_block(self) -> PacketBatch | None:
+    def block_ready(self) -> bool:
+        """Whether the kernel has retired the block to be read next."""
+        status = _BLOCK_HEADER.unpack_from(self._ring, self._index * self._block_size)[2]
+        return bool(status & TP_STATUS_USER)
+
+    def next_block(self, until_ns: int = 0) -> PacketBatch | None:
         """The next retired block's packets (possibly none), handing the block back to the
-        kernel; None while the kernel still fills it."""
+        kernel; None while the kernel still fills it, or (``until_ns``, a stop's time) when
+        its first packet came after that: what came after a stop is left."""
         ring = self._ring
         at = self._index * self._block_size
         _v, _priv, status, num_pkts, first, used = _BLOCK_HEADER.unpack_from(ring, at)
         if not status & TP_STATUS_USER:
             return None
+        if until_ns and num_pkts and first + _PACKET_HEADER.size <= min(used, self._block_size):
+            _n, sec, nsec = _FIRST_STAMP.unpack_from(ring, at + first)
+            if sec * 1_000_000_000 + nsec > until_ns:
+                return None
         block = ring[at : at + min(used, self._block_size)]
         batch = self._batch(block, num_pkts, first, self.linktype)
         ring[at + 8 : at + 12] = b"\x00\x00\x00\x00"  # the block goes back to the kernel
@@ -230,27 +241,37 @@ class RingSource:
     def _walk(self) -> Iterator[PacketBatch]:
         poller = select.poll()
         poller.register(self._sock.fileno(), select.POLLIN | select.POLLERR)
-        drain_until = 0.0  # once stopped: the open block's retirement is awaited until then
+        timeout_s = self._timeout_ms / 1000
+        # the packets the ring has not handed on are at most this old (the open block's)
+        lag_ns = 2 * self._timeout_ms * 1_000_000
+        stop_ns = 0  # once stopped: when (what came later is left in the ring)
+        drain_until = 0.0  # ... and until when the open block's retirement is awaited
+        next_stats = 0.0
         try:
             while True:
-                if not drain_until and self._should_stop():
-                    # the packets in the block still open are handed on too: the kernel
-                    # retires it within its timeout
-                    drain_until = time.monotonic() + 2 * self._timeout_ms / 1000
-                batch = self.next_block()
-                if batch is None:
+                now = time.monotonic()
+                if not stop_ns and self._should_stop():
+                    # the packets up to the stop are handed on, the block still open
+                    # included (the kernel retires it within its timeout), and no more:
+                    # under overload the ring never runs dry
+                    stop_ns = time.time_ns()
+                    drain_until = now + 2 * timeout_s
+                if now >= next_stats:  # (the drops, as they happen: once a second)
                     self.read_kernel_stats()
-                    if drain_until and time.monotonic() >= drain_until:
-                        return
-                    try:
-                        ready = poller.poll(self._timeout_ms)
-                    except InterruptedError:
-                        ready = []
-                    if not ready and not drain_until:
-                        yield PacketBatch(b"", now_ns=time.time_ns())  # the link is quiet
+                    next_stats = now + 1.0
+                batch = self.next_block(stop_ns)
+                if batch is not None:
+                    if len(batch):
+                        yield batch
                     continue
-                if len(batch):
-                    yield batch
+                if stop_ns and (self.block_ready() or now >= drain_until):
+                    return  # (a block retired after the stop: all before it was read)
+                try:
+                    ready = poller.poll(self._timeout_ms)
+                except InterruptedError:
+                    ready = []
+                if not ready and not stop_ns:  # the link is quiet: the time, for idle flows
+                    yield PacketBatch(b"", now_ns=time.time_ns() - lag_ns)
         finally:
             self.read_kernel_stats()
 

@@ -78,7 +78,16 @@ class AckWatch:
                     self.top_b = other
                 else:
                     self.top_a = other
-        if forward:
+        if seg.truncated:
+            # cut by the snap length: how far it reached is not known, so this direction's
+            # acknowledgements are not judged until a whole segment says it again
+            if forward:
+                self.top_a = -1
+                self.if_a = seg.interface
+            else:
+                self.top_b = -1
+                self.if_b = seg.interface
+        elif forward:
             top = self.top_a
             if top < 0 or 0 < ((end - top) & _MOD) < _HALF:
                 self.top_a = end

@@ -22,7 +22,13 @@ import pytest
 
 from alpnsniff.capture import open_capture
 from alpnsniff.capture.batch import batch_of
-from alpnsniff.capture.dedup import DUPLICATE, MAX_WINDOW_PACKETS, Dedup, frame_key
+from alpnsniff.capture.dedup import (
+    DUPLICATE,
+    KEY_TRANSPORT_BYTES,
+    MAX_WINDOW_PACKETS,
+    Dedup,
+    frame_key,
+)
 from alpnsniff.pipeline import CaptureRun
 from alpnsniff.records import Handshake
 from tests.conftest import CAPTURES, CORPUS
@@ -322,3 +328,27 @@ def test_bounded_and_checked() -> None:
         for cut in range(len(data)):
             frame_key(linktype, data, 0, cut)
 
+
+
+def test_a_tunnelled_packet_is_keyed_whole() -> None:
+    """VXLAN (a real capture's frames): the inner headers lie past the 64 bytes after the
+    outer IP header (an inner IPv6 header alone takes 40 of them: the inner TCP sequence
+    number and checksum are past them), and the outer UDP checksum is 0 — a frame that
+    differs from the one before only in its inner TCP checksum and last payload byte is
+    another packet; the same frame again is a duplicate."""
+    with open_capture(CAPTURES / "openssl_tls12_vxlan.pcap") as source:
+        packets = list(source.packets())
+    ts, linktype, data = max(packets, key=lambda p: len(p[2]))  # (a data segment)
+    outer_udp = 14 + 20
+    assert data[outer_udp + 2 : outer_udp + 4] == (4789).to_bytes(2, "big")
+    inner_tcp = outer_udp + 8 + 8 + 14 + 20
+    assert inner_tcp + 16 > outer_udp + KEY_TRANSPORT_BYTES  # (past what a key would hold)
+    other = bytearray(data)
+    other[inner_tcp + 16] ^= 1  # the inner TCP checksum
+    other[-1] ^= 1  # and the payload's last byte
+    batch = batch_of([(ts, linktype, data), (ts + 10_000, linktype, bytes(other))])
+    Dedup().filter(batch)
+    assert batch.linktypes == [linktype, linktype]
+    batch = batch_of([(ts, linktype, data), (ts + 10_000, linktype, data)])
+    Dedup().filter(batch)
+    assert batch.linktypes == [linktype, DUPLICATE]

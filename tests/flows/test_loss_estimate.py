@@ -104,3 +104,21 @@ def test_a_gap_is_booked_to_the_interface_that_lost_it(tmp_path: Path) -> None:
         stats, captures=1, interfaces=["client-span", "server-span"], loss_always=True
     )
     assert any(x.startswith("  client-span: ") for x in lines)
+
+
+def test_frames_cut_by_the_snap_length_are_not_loss(tmp_path: Path) -> None:
+    """editcap -s 96: every data segment is cut by the capture, not lost upstream; the
+    acknowledgements of their bytes are not gaps (the cut is counted on its own:
+    decode_payload-truncated)."""
+    import shutil
+    import subprocess
+
+    import pytest
+
+    if shutil.which("editcap") is None:
+        pytest.skip("editcap (Wireshark) is not installed")
+    cut = tmp_path / "cut.pcap"
+    subprocess.run(["editcap", "-s", "96", str(CAPTURE), str(cut)], check=True)
+    stats = analyze_file(cut).stats
+    assert stats["decode_payload-truncated"] > 0
+    assert stats["loss_gaps"] == 0
