@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import io
 import os
 import signal
 import sys
@@ -491,10 +492,10 @@ class _Rows:
         if self.writer is not None:
             self.writer.close()
         elif self.rotating is not None:
-            stats["rotated_files"] = len(self.rotating.paths) + 1  # (with the one now closed)
             self.rotating.close(
                 stats=stats, errors=self.errors, stats_by_capture=self.stats_by_capture
             )
+            stats["rotated_files"] = self.rotating.files_written
         elif self.stream is not None:
             self.stream.close(
                 stats=stats, errors=self.errors, stats_by_capture=self.stats_by_capture
@@ -557,17 +558,22 @@ class _LiveScreen:
         return counts
 
     def watch(self, batches: Batches) -> Batches:
+        for batch in batches:
+            self.beat(batch.now_ns or (batch.stamps[-1] if batch.stamps else 0))
+            yield batch
+
+    def beat(self, now_ns: int) -> None:
+        """Between batches (or, with --jobs, every 100 ms): the outputs' clock (a --rotate
+        slot ends, a Parquet row group waiting for its time is written), the view redrawn
+        once a second."""
         import time
 
+        if now_ns:
+            self.rows.tick(now_ns)
         screen = self.screen
-        for batch in batches:
-            now_ns = batch.now_ns or (batch.stamps[-1] if batch.stamps else 0)
-            if now_ns:
-                self.rows.tick(now_ns)
-            if screen is not None and screen.view.due(time.monotonic()):
-                screen.view.update(self.counts())
-                screen.refresh(time.monotonic())
-            yield batch
+        if screen is not None and screen.view.due(time.monotonic()):
+            screen.view.update(self.counts())
+            screen.refresh(time.monotonic())
 
     def stop(self) -> None:
         """The last frame stays on the terminal (the summary follows it)."""
@@ -794,20 +800,32 @@ def _read_all(
 
     live = args.command == "live"
     opened: Source | LiveJobs | None = None  # a live run's capture: open before anything
-    if live:
-        try:
+    keylog = None
+    try:
+        if live:
             with signals.reading():
                 opened = _open_live(args, signals) if args.jobs == 1 else _open_jobs(args, signals)
-            if args.user:  # the sockets are open: root is no longer needed
-                _preload(args)
-                _drop_privileges(args.user)
-        except CaptureError as err:
-            if opened is not None:
-                opened.close()
-            _error(str(err))
-            return 2
-        except _Stop:
-            return 0
+        if args.keylog:  # (a live run's stay open: read on as they grow, after root is gone)
+            keylog = KeyLog()
+            for path in args.keylog:
+                if live:
+                    keylog.follow(path)
+                else:
+                    keylog.load(path)
+            for line in keylog.errors:  # malformed lines: reported, never fatal or the secret
+                _error(f"key log: {line}")
+        if live and args.user:  # the sockets and key logs are open: root is needed no more
+            _preload(args)
+            _drop_privileges(args.user)
+    except CaptureError as err:  # (a KeyLogError too)
+        if opened is not None:
+            opened.close()
+        _error(str(err))
+        return 2
+    except _Stop:
+        if opened is not None:
+            opened.close()
+        return 0
     # every output is made (as a temporary file) before anything is read
     rotating = None
     try:
@@ -834,26 +852,6 @@ def _read_all(
         if opened is not None:
             opened.close()
         raise
-    keylog = None
-    if args.keylog:
-        from .keys.keylog import KeyLogError
-
-        keylog = KeyLog()
-        try:
-            for path in args.keylog:
-                # a live run's key logs are still being written: read on as they grow
-                if live:
-                    keylog.follow(path)
-                else:
-                    keylog.load(path)
-        except KeyLogError as err:
-            _error(str(err))
-            _discard(outputs)
-            if opened is not None:
-                opened.close()
-            return 2
-        for line in keylog.errors:  # malformed lines: reported, never fatal, never the secret
-            _error(f"key log: {line}")
     stdout = guarded(sys.stdout, "stdout")
     out: TextIO = stdout
     if out_file is not None and args.format != "parquet":
@@ -932,6 +930,9 @@ def _read_on(
             break
         captures += 1
         if isinstance(source, LiveJobs):  # live --jobs N: a process per fanout socket
+            import time
+
+            assert view is not None
             try:
                 filtered_out += take(
                     name,
@@ -941,6 +942,7 @@ def _read_on(
                         idle_timeout_ns=idle_timeout_ns,
                         dedup=dedup,
                         watch=None if keylog is None else _keylog_watch(keylog),
+                        every_wait=lambda: view.beat(time.time_ns()),
                     ),
                 )
                 result = source.result()
@@ -948,6 +950,8 @@ def _read_on(
                 _error(f"{name}: {err}")
                 status = 2
                 continue
+            finally:
+                view.stop()
             stats.update(result.stats)
             rows.stats_by_capture[name] = result.stats
             status = max(status, _report_run(name, result))
@@ -1069,16 +1073,22 @@ def _read_on(
     return status
 
 
-def _open_live(args: argparse.Namespace, signals: _Signals) -> Source:
+def _open_live(
+    args: argparse.Namespace,
+    signals: _Signals,
+    *,
+    should_stop: Callable[[], bool] | None = None,
+    fanout_groups: list[int] | None = None,
+) -> Source:
     """The ring on each ``-i`` interface (several: merged by time), stopping at a signal or
-    when ``--duration`` is over."""
+    when ``--duration`` is over (or when ``should_stop`` says so, given)."""
     import time
 
     from .capture.live import open_live
 
     deadline = None if args.duration is None else time.monotonic() + args.duration
 
-    def should_stop() -> bool:
+    def stop_now() -> bool:
         return bool(signals.signum) or (deadline is not None and time.monotonic() >= deadline)
 
     return open_live(
@@ -1087,7 +1097,8 @@ def _open_live(args: argparse.Namespace, signals: _Signals) -> Source:
         kernel_filter=args.filter,
         snaplen=args.snaplen,
         buffer_mib=args.buffer_size,
-        should_stop=should_stop,
+        should_stop=stop_now if should_stop is None else should_stop,
+        fanout_groups=fanout_groups,
     )
 
 
@@ -1097,7 +1108,8 @@ def _open_jobs(args: argparse.Namespace, signals: _Signals) -> LiveJobs:
     import multiprocessing as mp
     import time
 
-    from .capture.live import open_live
+    from .capture.live import fanout_groups
+    from .capture.ring import NEW_FANOUT_GROUP
     from .parallel import LiveJobs
 
     stop = mp.get_context("fork").Event()
@@ -1106,21 +1118,14 @@ def _open_jobs(args: argparse.Namespace, signals: _Signals) -> LiveJobs:
     def should_stop() -> bool:  # (in a job's process: the parent sets the event)
         return stop.is_set() or (deadline is not None and time.monotonic() >= deadline)
 
-    group = (os.getpid() * 64) & 0xFFFF  # a group of our own, one per interface from there
+    # the first source starts a group of its own per interface; the others join those
+    groups: list[int] = [NEW_FANOUT_GROUP] * len(args.interfaces)
     sources: list[Source] = []
     try:
         for _ in range(args.jobs):
-            sources.append(
-                open_live(
-                    args.interfaces,
-                    promiscuous=not args.no_promiscuous,
-                    kernel_filter=args.filter,
-                    snaplen=args.snaplen,
-                    buffer_mib=args.buffer_size,
-                    should_stop=should_stop,
-                    fanout_group=group,
-                )
-            )
+            source = _open_live(args, signals, should_stop=should_stop, fanout_groups=groups)
+            sources.append(source)
+            groups = fanout_groups(source)
     except BaseException:
         for source in sources:
             source.close()
@@ -1166,8 +1171,10 @@ def _preload(args: argparse.Namespace) -> None:
     if args.rotation is not None:
         importlib.import_module("alpnsniff.sinks.rotate")
     if not args.quiet and sys.stderr.isatty():
-        importlib.import_module("alpnsniff.sinks.live_view")
-        importlib.import_module("rich.live")
+        from .sinks.live_view import LiveView, console
+
+        # a frame drawn (and thrown away) imports what the view's first frame would
+        console(io.StringIO()).print(LiveView(0.0).render(0.0))
 
 
 def _drop_privileges(user: str) -> None:

@@ -124,7 +124,9 @@ def stream(
     stops after ``duration`` s or ``count`` packets, or when the loop is left (``break``).
     ``filter``: a BPF expression (tcpdump syntax) the kernel runs (None: the default, which
     drops only bare TCP ACKs; "": none); ``keylog``: key log files still being
-    written (SSLKEYLOGFILE), read on as they grow."""
+    written (SSLKEYLOGFILE), read on as they grow. The capture opens at the first record
+    asked for (an error, such as a missing CAP_NET_RAW, is raised there) and closes when the
+    loop ends, whichever way."""
     run = LiveRun(
         interfaces,
         duration=duration,
@@ -134,7 +136,7 @@ def stream(
         promiscuous=promiscuous,
         idle_timeout=idle_timeout,
     )
-    return run.records()
+    yield from run.records()
 
 
 def sniff(

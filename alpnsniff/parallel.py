@@ -273,19 +273,21 @@ class LiveJobs:
         idle_timeout_ns: int = IDLE_TIMEOUT_NS,
         dedup: bool = False,
         watch: Callable[[Batches], Batches] | None = None,
+        every_wait: Callable[[], None] | None = None,
     ) -> Iterator[Handshake]:
         """Every process's records as they come, until all have ended; ``should_stop`` is
-        looked at every 100 ms (a signal, --duration) and then stops them all. The options
+        looked at every 100 ms (a signal, --duration) and then stops them all, and
+        ``every_wait`` is called then (the outputs' clock, the terminal view). The options
         are :class:`~alpnsniff.pipeline.CaptureRun`'s, for each process."""
         options = (keylog, idle_timeout_ns, dedup, watch)
         from multiprocessing.connection import wait
 
         ctx = mp.get_context("fork")
         workers: dict[Any, Any] = {}
-        for source in self.sources:
+        for index in range(len(self.sources)):
             parent_end, child_end = ctx.Pipe(duplex=False)
             proc = ctx.Process(
-                target=_live_worker, args=(source, child_end, *options), daemon=True
+                target=_live_worker, args=(self.sources, index, child_end, *options), daemon=True
             )
             proc.start()
             child_end.close()
@@ -296,6 +298,8 @@ class LiveJobs:
             while workers:
                 if should_stop():
                     self.stop.set()
+                if every_wait is not None:
+                    every_wait()
                 for ready in wait(list(workers), timeout=0.1):
                     conn = cast(Connection, ready)
                     try:
@@ -337,7 +341,8 @@ class LiveJobs:
 
 
 def _live_worker(
-    source: Source,
+    sources: list[Source],
+    index: int,
     conn: Connection,
     keylog: KeyLog | None,
     idle_timeout_ns: int,
@@ -349,6 +354,12 @@ def _live_worker(
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     from .capture.live import kernel_counts
 
+    # the siblings' sockets are theirs: held here, one would stay in the fanout group after
+    # its process ended, its share of the flows going into a ring nobody reads
+    for other, sibling in enumerate(sources):
+        if other != index:
+            sibling.close()
+    source = sources[index]
     try:
         with source:
             run = CaptureRun(

@@ -434,3 +434,34 @@ def loopback_flood(namespace: str) -> Iterator[None]:
         yield
     finally:
         _stop(flood)
+
+
+def capturing_on(namespace: str, interface: str, count: int = 1) -> bool:
+    """Whether ``count`` running packet sockets are bound to ``interface`` in ``namespace``
+    (its /proc/net/packet; no other program opens one there): a live capture is ready."""
+    done = subprocess.run(
+        in_ns(namespace, "sh", "-c", f"cat /sys/class/net/{interface}/ifindex /proc/net/packet"),
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    ifindex, _header, *sockets = done.stdout.splitlines()
+    # sk RefCnt Type Proto Iface R Rmem User Inode
+    return sum(line.split()[4:6] == [ifindex, "1"] for line in sockets) >= count
+
+
+def wait_capturing(
+    namespace: str,
+    interface: str,
+    proc: subprocess.Popen[bytes],
+    count: int = 1,
+    timeout: float = 10.0,
+) -> None:
+    """Wait until ``proc`` (an ``alpnsniff live``) captures on ``interface``: its socket is
+    bound (it then takes every packet: the ring is set up before bind); fails the test with
+    its stderr if it ends or does not get there in time."""
+    deadline = time.monotonic() + timeout
+    while not capturing_on(namespace, interface, count):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            _, err = proc.communicate()
+            pytest.fail(f"alpnsniff live did not start capturing: {(err or b'').decode()}")
+        time.sleep(0.02)

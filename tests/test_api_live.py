@@ -93,7 +93,10 @@ def test_an_interrupt_ends_sniff_with_what_it_saw() -> None:
     worker = _handshakes(port, 1, delay=0.5)
     timer = threading.Timer(2.0, os.kill, (os.getpid(), signal.SIGINT))
     timer.start()
-    df = alpnsniff.sniff("lo", filter=f"tcp port {port[0]}")  # no limit: until interrupted
+    try:
+        df = alpnsniff.sniff("lo", filter=f"tcp port {port[0]}")  # no limit: until interrupted
+    finally:
+        timer.cancel()  # (a sniff that ended early must not leave the signal to come)
     worker.join(timeout=10)
     assert df["alpn_selected"].tolist() == ["h2"]
 

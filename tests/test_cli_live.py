@@ -8,12 +8,11 @@ import csv
 import json
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.netns_lab import SERVER_IP, start_tls_server, tls_handshake
+from tests.netns_lab import SERVER_IP, start_tls_server, tls_handshake, wait_capturing
 from tests.test_cli_outputs import ALPNSNIFF
 from tests.test_cli_signals import INTERRUPTED
 
@@ -46,10 +45,9 @@ def _live_around_a_handshake(
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
-        # the ring is set up within a fraction of a second of the start; the handshake must
-        # come after that (there is no "ready" line: the command prints only what it is asked)
-        time.sleep(1.0)
-        assert proc.poll() is None, proc.stderr.read() if proc.stderr else b""
+        # the handshake comes once it captures (there is no "ready" line: the command prints
+        # only what it is asked for)
+        wait_capturing(client, interface, proc)
         assert not stats.exists()  # (the stats file appears only at the end)
         tls_handshake(client, host or SERVER_IP)
         if sigterm:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.netns_lab import SERVER_IP, start_tls_server, tls_handshake
+from tests.netns_lab import SERVER_IP, start_tls_server, tls_handshake, wait_capturing
 from tests.test_cli_outputs import ALPNSNIFF
 
 
@@ -37,7 +37,8 @@ def _around_handshakes(
         proc = subprocess.Popen(
             _command(client, *args), stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
-        time.sleep(1.0)
+        jobs = int(args[args.index("--jobs") + 1]) if "--jobs" in args else 1
+        wait_capturing(client, "vc", proc, count=jobs)  # (a socket a job)
         for _ in range(n):
             tls_handshake(client, SERVER_IP)
         time.sleep(0.3)
@@ -101,7 +102,7 @@ def test_the_terminal_view_shows_the_handshakes_as_they_come(
             env={**os.environ, "COLUMNS": "100", "LINES": "40", "TERM": "xterm"},
         )  # fmt: skip
         os.close(follower)
-        time.sleep(1.0)
+        wait_capturing(client, "vc", proc)
         tls_handshake(client, SERVER_IP)
         screen = b""
         deadline = time.monotonic() + 20
@@ -221,7 +222,8 @@ def test_a_stop_under_overload_ends_at_once_with_every_output_whole(
             _command(client, "-f", "", "-B", "8", "--stats", str(stats), "-q", interface="lo"),
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )  # fmt: skip
-        time.sleep(2.0)
+        wait_capturing(client, "lo", proc)
+        time.sleep(2.0)  # (the flood outruns the dissector meanwhile)
         proc.send_signal(signal.SIGINT)
         started = time.monotonic()
         try:

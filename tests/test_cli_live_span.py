@@ -11,13 +11,12 @@ import pwd
 import shutil
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.netns_lab import SERVER_IP, start_tls_server, tls_handshake
+from tests.netns_lab import SERVER_IP, start_tls_server, tls_handshake, wait_capturing
 from tests.span_lab import SpanLab
 from tests.test_cli_outputs import ALPNSNIFF
 
@@ -37,8 +36,8 @@ def _live_on_span(
     server = start_tls_server(lab.server, tmp)
     try:
         proc = subprocess.Popen([*command, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        time.sleep(1.0)
-        assert proc.poll() is None, proc.stderr.read() if proc.stderr else b""
+        for name in interfaces:
+            wait_capturing(lab.monitor, name, proc)
         for _ in range(handshakes):
             tls_handshake(lab.client, SERVER_IP)
         _, err = proc.communicate(timeout=30)

@@ -40,6 +40,7 @@ from tests.netns_lab import (
     quic_server,
     silent_server,
     tcp_passive_opens,
+    wait_capturing,
     waiting_client_hello,
 )
 from tests.test_cli_outputs import ALPNSNIFF
@@ -68,24 +69,7 @@ class Live:
         )  # fmt: skip
         # ready once its packet socket is bound to the interface (after the ring is mapped):
         # there is no "ready" line, the command prints only what it is asked for
-        deadline = time.monotonic() + 10
-        while not self._bound():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.proc.kill()
-                _, err = self.proc.communicate()
-                pytest.fail(f"alpnsniff live did not start: {err.decode()}")
-            time.sleep(0.02)
-
-    def _bound(self) -> bool:
-        """Whether a running packet socket is bound to vc (/proc/net/packet is the
-        namespace's; no other program opens one there)."""
-        done = subprocess.run(
-            in_ns(self.namespace, "sh", "-c", "cat /sys/class/net/vc/ifindex /proc/net/packet"),
-            capture_output=True, text=True, check=True,
-        )  # fmt: skip
-        ifindex, _header, *sockets = done.stdout.splitlines()
-        # sk RefCnt Type Proto Iface R Rmem User Inode
-        return any(line.split()[4:6] == [ifindex, "1"] for line in sockets)
+        wait_capturing(client_ns, "vc", self.proc)
 
     def running(self) -> bool:
         return self.proc.poll() is None

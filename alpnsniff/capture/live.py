@@ -22,14 +22,15 @@ def open_live(
     snaplen: int = MAX_SNAPLEN,
     buffer_mib: int = BLOCK_COUNT * BLOCK_SIZE >> 20,
     should_stop: Callable[[], bool] = lambda: False,
-    fanout_group: int | None = None,
+    fanout_groups: Sequence[int] | None = None,
 ) -> Source:
     """A ring on each of ``interfaces`` (one: that ring; several: :class:`MergedRings`), each
     stopping once ``should_stop()`` says so. ``kernel_filter``: a tcpdump expression the kernel
     runs (None: the default, which drops what the dissector never looks at; "": none);
     ``snaplen``: bytes kept of each frame; ``buffer_mib``: each ring's size;
-    ``fanout_group``: the PACKET_FANOUT group the rings join (interface n: group + n), so
-    that several sources opened alike split the packets by flow (``--jobs``). Raises :class:`~alpnsniff.errors.CaptureError`
+    ``fanout_groups``: the PACKET_FANOUT group each interface's ring joins (``NEW_FANOUT_GROUP``:
+    one of its own, whose id :func:`fanout_groups` then gives), so that several sources
+    opened alike split the packets by flow (``--jobs``). Raises :class:`~alpnsniff.errors.CaptureError`
     (no such interface, capture not permitted, …) with every ring opened so far closed."""
     if not interfaces:
         raise ValueError("no interface to capture on")
@@ -46,7 +47,7 @@ def open_live(
                     snaplen=snaplen,
                     block_count=max(1, buffer_mib * (1 << 20) // BLOCK_SIZE),
                     should_stop=should_stop,
-                    fanout_group=None if fanout_group is None else fanout_group + len(rings),
+                    fanout_group=None if fanout_groups is None else fanout_groups[len(rings)],
                 )
             )
     except BaseException:
@@ -56,6 +57,13 @@ def open_live(
     if len(rings) == 1:
         return rings[0]
     return MergedRings(rings, should_stop=should_stop)
+
+
+def fanout_groups(source: Source) -> list[int]:
+    """The PACKET_FANOUT group of each interface's ring of ``source`` (for the next sources
+    of a --jobs run to join)."""
+    rings = getattr(source, "rings", [source])
+    return [int(getattr(ring, "fanout_group", -1)) for ring in rings]
 
 
 def kernel_counts(source: Source) -> dict[str, int]:

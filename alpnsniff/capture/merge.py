@@ -123,12 +123,15 @@ class MergedRings:
                         if batch.stamps:
                             latest[n] = max(latest[n], batch.stamps[-1])
                         batch = ring.next_block(stop_ns)
-                if stop_ns and not got:
-                    # every ring has handed on what came before the stop (or its open block
-                    # was given its time): the rest, in order, and the end
-                    if now >= drain_until or all(ring.block_ready() for ring in rings):
-                        yield from self._merged(waiting, None)
-                        return
+                # stopped, and every ring has handed on what came before the stop (or its open
+                # block was given its time): the rest, in order, and the end
+                if (
+                    stop_ns
+                    and not got
+                    and (now >= drain_until or all(ring.block_ready() for ring in rings))
+                ):
+                    yield from self._merged(waiting, None)
+                    return
                 # a ring quiet for the hold time cannot hand on anything older than that
                 horizon = min(max(t, now_ns - self._hold_ns) for t in latest)
                 out = list(self._merged(waiting, horizon))

@@ -48,6 +48,8 @@ PACKET_FANOUT = 18
 # a connection reach the same socket), IP fragments put back together before hashing
 PACKET_FANOUT_HASH = 0
 PACKET_FANOUT_FLAG_DEFRAG = 0x8000
+PACKET_FANOUT_FLAG_UNIQUEID = 0x2000  # the kernel picks an id no other group has
+NEW_FANOUT_GROUP = -1  # fanout_group: start a group of our own (its id: fanout_group after)
 PACKET_VERSION = 10
 TPACKET_V3 = 2
 PACKET_MR_PROMISC = 1
@@ -188,9 +190,14 @@ class RingSource:
         sock.bind((interface, ETH_P_ALL))  # (host order: Python swaps it)
         if self.fanout_group is not None:  # (only once bound)
             mode = PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_DEFRAG
+            group = self.fanout_group
+            if group == NEW_FANOUT_GROUP:  # (no other run's group can be joined by mistake)
+                mode |= PACKET_FANOUT_FLAG_UNIQUEID
+                group = 0
             try:
-                arg = struct.pack("=I", (self.fanout_group & 0xFFFF) | mode << 16)  # (>INT_MAX)
+                arg = struct.pack("=I", (group & 0xFFFF) | mode << 16)  # (above INT_MAX)
                 sock.setsockopt(SOL_PACKET, PACKET_FANOUT, arg)
+                self.fanout_group = sock.getsockopt(SOL_PACKET, PACKET_FANOUT) & 0xFFFF
             except OSError as exc:
                 raise CaptureError(f"{interface}: cannot join the fanout group: {exc}") from None
         if promiscuous:

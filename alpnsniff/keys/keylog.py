@@ -20,6 +20,7 @@ exception name line numbers, labels and lengths only.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections import Counter
 from dataclasses import dataclass, fields
@@ -168,33 +169,45 @@ class KeyLog:
     def follow(self, path: str | os.PathLike[str]) -> int:
         """Read a key log that is still being written (an SSLKEYLOGFILE during a live
         capture): what it holds now, and with each :meth:`read_more` what was appended
-        since, complete lines only. A file that got shorter was started afresh: it is read
-        from its start again. Raises :class:`KeyLogError` when it cannot be read now."""
+        since, complete lines only. The file stays open (a run that gives root up can still
+        read it; positioned reads, so forked processes share no offset); one that got
+        shorter was started afresh, one replaced under its name (a new inode) is opened
+        again when it can be: both are read from their start. Raises :class:`KeyLogError`
+        when it cannot be opened now."""
         name = os.fspath(path)
-        self._followed[name] = [0, 0]
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as err:
+            raise KeyLogError(f"cannot read key log {name}: {err.strerror or err}") from None
+        self._followed[name] = [0, 0, fd]
         self._counts["files"] += 1
-        return self._read_on(name, must=True)
+        return self._read_on(name)
 
     def read_more(self) -> int:
-        """What the followed key logs gained since the last look; the secrets added. A file
-        that cannot be read for now (rotated away) is tried again at the next look."""
-        return sum(self._read_on(name, must=False) for name in self._followed)
+        """What the followed key logs gained since the last look; the secrets added."""
+        return sum(self._read_on(name) for name in self._followed)
 
-    def _read_on(self, name: str, *, must: bool) -> int:
+    def _read_on(self, name: str) -> int:
         place = self._followed[name]
+        offset, _lines, fd = place
         try:
-            with open(name, "rb") as fh:
-                size = os.fstat(fh.fileno()).st_size
-                if size < place[0]:  # truncated or replaced: from the start again
-                    place[0] = place[1] = 0
-                if size == place[0]:
-                    return 0
-                fh.seek(place[0])
-                data = fh.read(min(size - place[0], _FOLLOW_CHUNK))
-        except OSError as err:
-            if must:
-                raise KeyLogError(f"cannot read key log {name}: {err.strerror or err}") from None
-            return 0
+            st = os.fstat(fd)
+            with contextlib.suppress(OSError):  # (gone, or not ours to open: keep this one)
+                now = os.stat(name)
+                # (ours unlinked: the name is another file's, even with our inode number)
+                if st.st_nlink == 0 or (now.st_ino, now.st_dev) != (st.st_ino, st.st_dev):
+                    fresh = os.open(name, os.O_RDONLY | os.O_CLOEXEC)
+                    os.close(fd)
+                    place[2] = fd = fresh
+                    st = os.fstat(fd)
+                    offset = place[0] = place[1] = 0
+            if st.st_size < offset:  # truncated: from the start again
+                offset = place[0] = place[1] = 0
+            if st.st_size == offset:
+                return 0
+            data = os.pread(fd, min(st.st_size - offset, _FOLLOW_CHUNK), offset)
+        except OSError:
+            return 0  # (tried again at the next look)
         end = data.rfind(b"\n") + 1
         if not end:
             if len(data) <= MAX_LINE_LENGTH:

@@ -320,5 +320,9 @@ def test_a_followed_key_log_is_read_on_as_it_grows(tmp_path: Path) -> None:
     assert log.read_more() == 1
     path.unlink()  # gone for now: tried again later, not an error
     assert log.read_more() == 0
+    lines = log.stats["lines"]
+    path.write_bytes(secrets[0] + secrets[1])  # a new file under the name: read from its start
+    log.read_more()
+    assert log.stats["lines"] == lines + 2 and log.stats["duplicate"] >= 2
     with pytest.raises(KeyLogError):
         KeyLog().follow(tmp_path / "missing.log")
