@@ -128,11 +128,11 @@ class _Libpcap:
         name: bytes | None = self.lib.pcap_datalink_val_to_name(self.dlt(linktype))
         return name.decode("ascii", "replace") if name else "unknown to libpcap"
 
-    def compile(self, expression: bytes, linktype: int) -> bytes:
-        """The program's instructions (struct bpf_insn, native order), or a ValueError with
-        libpcap's message."""
+    def compile(self, expression: bytes, linktype: int, snaplen: int = SNAPLEN) -> bytes:
+        """The program's instructions (struct bpf_insn, native order) for frames cut to
+        ``snaplen`` (its accept value), or a ValueError with libpcap's message."""
         lib = self.lib
-        handle = lib.pcap_open_dead(self.dlt(linktype), SNAPLEN)
+        handle = lib.pcap_open_dead(self.dlt(linktype), snaplen)
         if not handle:
             raise ValueError("pcap_open_dead failed (out of memory?)")
         try:

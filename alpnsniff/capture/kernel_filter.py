@@ -24,7 +24,7 @@ old program, so the user-space filter (:mod:`~alpnsniff.capture.bpf`) has to jud
 that carries no payload and has none of SYN, FIN and RST (a pure ACK, the bulk of a busy
 link), over IPv4 not fragmented (DF alone allowed, as the hot loop's fast path) and IPv6
 whose next header is TCP, on the link itself or under one 802.1Q / 802.1ad tag; it keeps
-every other frame (UDP, tunnels, fragments, IP options, extension headers, other
+every other frame (UDP, tunnels, fragments, IPv6 extension headers, other
 ethertypes, two tags), whose skips the dissector counts. The payload length is the IP
 header's (total length minus the IP and TCP headers; IPv6: payload length minus the TCP
 header), so Ethernet padding does not count as payload; a length that does not add up
@@ -50,10 +50,7 @@ import struct
 
 from .bpf import (
     BPF_INSN_SIZE,
-    NETMASK,
-    OPTIMIZE,
     BpfError,
-    _BpfProgram,
     _shown,
     libpcap,
 )
@@ -117,25 +114,13 @@ def compile_program(expression: str, linktype: int, snaplen: int = MAX_SNAPLEN) 
     if b"\0" in encoded:
         raise BpfError(f"bad filter '{_shown(expression)}': NUL in the expression")
     pcap = libpcap()
-    lib = pcap.lib
-    handle = lib.pcap_open_dead(pcap.dlt(linktype), snaplen)
-    if not handle:
-        raise BpfError("pcap_open_dead failed (out of memory?)")
     try:
-        program = _BpfProgram()
-        if lib.pcap_compile(handle, ctypes.byref(program), encoded, OPTIMIZE, NETMASK):
-            message: bytes | None = lib.pcap_geterr(handle)
-            text = (message or b"pcap_compile failed").decode("utf-8", "replace")
-            raise BpfError(
-                f"bad filter '{_shown(expression)}' for link type {linktype}"
-                f" ({pcap.linktype_name(linktype)}): {_shown(text)}"
-            )
-        try:
-            insns = ctypes.string_at(program.bf_insns, program.bf_len * BPF_INSN_SIZE)
-        finally:
-            lib.pcap_freecode(ctypes.byref(program))
-    finally:
-        lib.pcap_close(handle)
+        insns = pcap.compile(encoded, linktype, snaplen)
+    except ValueError as err:
+        raise BpfError(
+            f"bad filter '{_shown(expression)}' for link type {linktype}"
+            f" ({pcap.linktype_name(linktype)}): {_shown(str(err))}"
+        ) from None
     count = len(insns) // BPF_INSN_SIZE
     if count > BPF_MAXINSNS:
         raise BpfError(
