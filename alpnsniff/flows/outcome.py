@@ -129,13 +129,13 @@ UNSEEN = Answer(Selection.UNSEEN)
 
 
 def record(offer: Offer, answer: Answer = UNSEEN) -> Handshake:
-    """The record of an offer and its answer (``unseen`` when there was none)."""
+    """The record of an offer and its answer (``unseen`` when there was none). An answer
+    whose ClientHello was not seen (``offer.client`` None: a one-sided capture) has every
+    ClientHello column None (``alpn_offered`` None: not seen, as against ``[]``: no ALPN)."""
     ends = offer.ends
     family = _FAMILY[ends.ip_version]
     client = offer.client
-    if client is None:
-        return _record_without_client_hello(offer, answer)
-    ech = client.ech
+    ech = None if client is None else client.ech
     return Handshake(
         ts_ns=offer.ts_ns,
         frame=offer.frame,
@@ -145,23 +145,23 @@ def record(offer: Offer, answer: Answer = UNSEEN) -> Handshake:
         client_port=ends.client_port,
         server_ip=socket.inet_ntop(family, ends.server_ip),
         server_port=ends.server_port,
-        sni=client.sni,
-        alpn_offered_raw=client.alpn,
+        sni=None if client is None else client.sni,
+        alpn_offered_raw=None if client is None else client.alpn,
         alpn_selected_raw=answer.selected,
         selection=answer.selection,
         tls_version=answer.tls_version,
-        client_version=client.client_version,
+        client_version=None if client is None else client.client_version,
         cipher_suite=answer.cipher_suite,
-        ech=ech is not None,
+        ech=None if client is None else ech is not None,
         ech_config_id=None if ech is None else ech.config_id,
         ech_payload_len=None if ech is None else ech.payload_len,
-        npn=client.npn,
+        npn=None if client is None else client.npn,
         npn_server=answer.npn_server,
         npn_selected_raw=answer.npn_selected,
-        alps=client.alps,
-        extensions=client.extensions,
-        grease=client.grease,
-        sslv2=client.sslv2,
+        alps=None if client is None else client.alps,
+        extensions=None if client is None else client.extensions,
+        grease=None if client is None else client.grease,
+        sslv2=None if client is None else client.sslv2,
         hello_retry=offer.hello_retry,
         alert=answer.alert,
         violation=answer.violation,
@@ -170,50 +170,7 @@ def record(offer: Offer, answer: Answer = UNSEEN) -> Handshake:
         quic_dcid=None if offer.quic_dcid is None else offer.quic_dcid.hex(),
         quic_scid=None if offer.quic_scid is None else offer.quic_scid.hex(),
         quic_restarts=offer.quic_restarts,
-        notes=client.notes + answer.notes,
-    )
-
-
-def _record_without_client_hello(offer: Offer, answer: Answer) -> Handshake:
-    """The record of a server's answer whose ClientHello was not seen: every ClientHello
-    column None (``alpn_offered`` None: not seen, as against ``[]``: no ALPN offered)."""
-    ends = offer.ends
-    family = _FAMILY[ends.ip_version]
-    return Handshake(
-        ts_ns=offer.ts_ns,
-        frame=offer.frame,
-        transport=offer.transport,
-        ip_version=ends.ip_version,
-        client_ip=socket.inet_ntop(family, ends.client_ip),
-        client_port=ends.client_port,
-        server_ip=socket.inet_ntop(family, ends.server_ip),
-        server_port=ends.server_port,
-        sni=None,
-        alpn_offered_raw=None,
-        alpn_selected_raw=answer.selected,
-        selection=answer.selection,
-        tls_version=answer.tls_version,
-        client_version=None,
-        cipher_suite=answer.cipher_suite,
-        ech=None,
-        ech_config_id=None,
-        ech_payload_len=None,
-        npn=None,
-        npn_server=answer.npn_server,
-        npn_selected_raw=answer.npn_selected,
-        alps=None,
-        extensions=None,
-        grease=None,
-        sslv2=None,
-        hello_retry=offer.hello_retry,
-        alert=answer.alert,
-        violation=answer.violation,
-        server_frame=answer.server_frame,
-        quic_version=offer.quic_version,
-        quic_dcid=None if offer.quic_dcid is None else offer.quic_dcid.hex(),
-        quic_scid=None if offer.quic_scid is None else offer.quic_scid.hex(),
-        quic_restarts=offer.quic_restarts,
-        notes=answer.notes,
+        notes=answer.notes if client is None else client.notes + answer.notes,
     )
 
 
