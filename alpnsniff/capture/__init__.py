@@ -1,4 +1,5 @@
-"""Capture layer: pcap, pcapng, compressed files, stdin. I/O only, no decoding.
+"""Capture layer: pcap, pcapng, compressed files, stdin, live interfaces. I/O only, no
+decoding.
 
 ``open_capture(source)`` recognises compression and format by their magic bytes and returns
 a :class:`CaptureSource` whose ``batches()`` yields a :class:`PacketBatch` per chunk read
@@ -8,7 +9,8 @@ a :class:`CaptureSource` whose ``batches()`` yields a :class:`PacketBatch` per c
 pipeline - ``name``, ``stats``, ``batches()`` / ``packets()``, the in-band ``secrets`` and whether it
 ``carries_secrets`` at all, ``close()`` and the context manager - so that the pipeline and
 the key store depend on that protocol, not on a format name. :class:`CaptureSource` (a
-file or standard input) satisfies it; a live interface will too.
+file or standard input) satisfies it, and so do the live sources: ``ring.RingSource`` (one
+interface) and ``merge.MergedRings`` (several, merged by time), opened by ``live.open_live``.
 """
 
 from .base import Source
