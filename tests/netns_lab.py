@@ -35,6 +35,33 @@ def run(*args: str) -> None:
     subprocess.run(args, check=True, capture_output=True, timeout=30)
 
 
+def without_ipv6(namespace: str) -> None:
+    """IPv6 off in ``namespace``, for the links made there after: no neighbour discovery or
+    MLD chatter, only the tests' own packets cross them."""
+    for conf in ("all", "default"):
+        run("ip", "netns", "exec", namespace, "sh", "-c",
+            f"echo 1 > /proc/sys/net/ipv6/conf/{conf}/disable_ipv6")  # fmt: skip
+
+
+@contextlib.contextmanager
+def empty_namespace(prefix: str) -> Iterator[str]:
+    """A network namespace of our own, named ``<prefix><6 hex>``, removed with what runs in
+    it on exit; skips the test (with the reason) without root, ``ip`` or namespaces."""
+    if os.geteuid() != 0:
+        pytest.skip("a network namespace needs root")
+    if shutil.which("ip") is None:
+        pytest.skip("ip is not installed")
+    ns = f"{prefix}{uuid.uuid4().hex[:6]}"
+    made = subprocess.run(["ip", "netns", "add", ns], capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot make a network namespace here: {made.stderr.strip()}")
+    try:
+        yield ns
+    finally:
+        _kill_in(ns)
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
 @contextlib.contextmanager
 def lab_namespaces() -> Iterator[tuple[str, str]]:
     """Two namespaces joined by a veth at MTU 1500, offloads off, IPv6 off (a quiet link: only
@@ -54,10 +81,8 @@ def lab_namespaces() -> Iterator[tuple[str, str]]:
         subprocess.run(["ip", "netns", "del", client], capture_output=True)
         pytest.skip(f"cannot make network namespaces here: {err.stderr.decode().strip()}")
     try:
-        for ns in (client, server):  # no IPv6: no neighbour discovery chatter on the link
-            for conf in ("all", "default"):
-                run("ip", "netns", "exec", ns, "sh", "-c",
-                    f"echo 1 > /proc/sys/net/ipv6/conf/{conf}/disable_ipv6")  # fmt: skip
+        for ns in (client, server):
+            without_ipv6(ns)
         run(
             "ip",
             "link",

@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
 
-from tests.netns_lab import _kill_in, lab_namespaces, run
+from tests.netns_lab import empty_namespace, lab_namespaces, run, without_ipv6
 
 
 @dataclass(frozen=True)
@@ -34,34 +33,26 @@ class SpanLab:
 
 @contextlib.contextmanager
 def span_namespaces() -> Iterator[SpanLab]:
-    with lab_namespaces() as (client, server):
-        monitor = f"asm{uuid.uuid4().hex[:6]}"
-        run("ip", "netns", "add", monitor)
-        try:
-            for conf in ("all", "default"):
-                run("ip", "netns", "exec", monitor, "sh", "-c",
-                    f"echo 1 > /proc/sys/net/ipv6/conf/{conf}/disable_ipv6")  # fmt: skip
-            for ns, dev, port, span in ((client, "vc", "mc", "span_c"),
-                                        (server, "vs", "ms", "span_s")):  # fmt: skip
-                run("ip", "-n", ns, "link", "add", port, "type", "veth", "peer", span,
-                    "netns", monitor)  # fmt: skip
-                run("ip", "-n", ns, "link", "set", port, "up")
-                run("ip", "-n", monitor, "link", "set", span, "mtu", "1500", "up")
-                for where, name in ((ns, port), (monitor, span)):
-                    run("ip", "netns", "exec", where, "ethtool", "-K", name, "tso", "off",
-                        "gso", "off", "gro", "off")  # fmt: skip
-                try:
-                    run("ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", dev, "clsact")
-                    run("ip", "netns", "exec", ns, "tc", "filter", "add", "dev", dev, "egress",
-                        "protocol", "all", "u32", "match", "u32", "0", "0",
-                        "action", "mirred", "egress", "mirror", "dev", port)  # fmt: skip
-                except (subprocess.CalledProcessError, FileNotFoundError) as err:
-                    why = getattr(err, "stderr", b"") or str(err).encode()
-                    pytest.skip(f"cannot mirror a port with tc here: {why.decode().strip()}")
-            yield SpanLab(client, server, monitor)
-        finally:
-            _kill_in(monitor)
-            subprocess.run(["ip", "netns", "del", monitor], capture_output=True)
+    with lab_namespaces() as (client, server), empty_namespace("asm") as monitor:
+        without_ipv6(monitor)
+        for ns, dev, port, span in ((client, "vc", "mc", "span_c"),
+                                    (server, "vs", "ms", "span_s")):  # fmt: skip
+            run("ip", "-n", ns, "link", "add", port, "type", "veth", "peer", span,
+                "netns", monitor)  # fmt: skip
+            run("ip", "-n", ns, "link", "set", port, "up")
+            run("ip", "-n", monitor, "link", "set", span, "mtu", "1500", "up")
+            for where, name in ((ns, port), (monitor, span)):
+                run("ip", "netns", "exec", where, "ethtool", "-K", name, "tso", "off",
+                    "gso", "off", "gro", "off")  # fmt: skip
+            try:
+                run("ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", dev, "clsact")
+                run("ip", "netns", "exec", ns, "tc", "filter", "add", "dev", dev, "egress",
+                    "protocol", "all", "u32", "match", "u32", "0", "0",
+                    "action", "mirred", "egress", "mirror", "dev", port)  # fmt: skip
+            except (subprocess.CalledProcessError, FileNotFoundError) as err:
+                why = getattr(err, "stderr", b"") or str(err).encode()
+                pytest.skip(f"cannot mirror a port with tc here: {why.decode().strip()}")
+        yield SpanLab(client, server, monitor)
 
 
 @pytest.fixture(scope="module")

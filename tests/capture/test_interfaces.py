@@ -6,13 +6,10 @@ escaped; and the rtnetlink parser on cut and broken dumps."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import socket
 import struct
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -30,6 +27,7 @@ from alpnsniff.capture.interfaces import (
 )
 from alpnsniff.capture.ring import LINKTYPE_ETHERNET
 from tests.conftest import subprocess_env
+from tests.netns_lab import empty_namespace
 
 LIST = r"""
 import dataclasses, json, os
@@ -49,18 +47,8 @@ def ip(*args: str | bytes) -> None:
 
 @pytest.fixture
 def namespace() -> Iterator[str]:
-    if os.geteuid() != 0:
-        pytest.skip("making a network namespace needs root")
-    if shutil.which("ip") is None:
-        pytest.skip("ip is not installed")
-    ns = f"aif{uuid.uuid4().hex[:6]}"
-    made = subprocess.run(["ip", "netns", "add", ns], capture_output=True, text=True)
-    if made.returncode != 0:
-        pytest.skip(f"cannot make a network namespace here: {made.stderr.strip()}")
-    try:
+    with empty_namespace("aif") as ns:
         yield ns
-    finally:
-        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
 
 def test_the_interfaces_of_a_namespace(namespace: str) -> None:

@@ -15,11 +15,9 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import dpkt
@@ -37,6 +35,7 @@ from alpnsniff.capture.kernel_filter import (
 from alpnsniff.keys.keylog import KeyLog
 from alpnsniff.pipeline import analyze_file
 from tests.conftest import CAPTURES, CORPUS, subprocess_env
+from tests.netns_lab import empty_namespace
 
 TCPDUMP = shutil.which("tcpdump")
 needs_tcpdump = pytest.mark.skipif(TCPDUMP is None, reason="tcpdump is not on PATH")
@@ -268,22 +267,12 @@ print(json.dumps({"filtered": drain(filtered), "plain": drain(plain)}))
 
 
 def test_the_kernel_drops_pure_acks_and_cuts_to_the_snap_length(tmp_path: Path) -> None:
-    if os.geteuid() != 0:
-        pytest.skip("a network namespace and a packet socket need root")
-    if shutil.which("ip") is None:
-        pytest.skip("ip is not installed")
-    ns = f"akf{uuid.uuid4().hex[:6]}"
-    made = subprocess.run(["ip", "netns", "add", ns], capture_output=True, text=True)
-    if made.returncode != 0:
-        pytest.skip(f"cannot make a network namespace here: {made.stderr.strip()}")
-    try:
+    with empty_namespace("akf") as ns:
         subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True, timeout=30)
         done = subprocess.run(
             ["ip", "netns", "exec", ns, sys.executable, "-c", LIVE],
             capture_output=True, text=True, timeout=60, env=subprocess_env(),
         )  # fmt: skip
-    finally:
-        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
     assert done.returncode == 0, done.stderr
     seen = json.loads(done.stdout)
     plain = [bytes.fromhex(h) for h in seen["plain"]]
