@@ -1077,11 +1077,12 @@ def _open_live(
     args: argparse.Namespace,
     signals: _Signals,
     *,
-    should_stop: Callable[[], bool] | None = None,
+    stop: Any = None,
     fanout_groups: list[int] | None = None,
 ) -> Source:
     """The ring on each ``-i`` interface (several: merged by time), stopping at a signal or
-    when ``--duration`` is over (or when ``should_stop`` says so, given)."""
+    when ``--duration`` is over, or once ``stop`` (a multiprocessing Event: --jobs, whose
+    processes the parent alone hears signals for) is set."""
     import time
 
     from .capture.live import open_live
@@ -1089,7 +1090,11 @@ def _open_live(
     deadline = None if args.duration is None else time.monotonic() + args.duration
 
     def stop_now() -> bool:
-        return bool(signals.signum) or (deadline is not None and time.monotonic() >= deadline)
+        return (
+            bool(signals.signum)
+            or (stop is not None and stop.is_set())
+            or (deadline is not None and time.monotonic() >= deadline)
+        )
 
     return open_live(
         args.interfaces,
@@ -1097,7 +1102,7 @@ def _open_live(
         kernel_filter=args.filter,
         snaplen=args.snaplen,
         buffer_mib=args.buffer_size,
-        should_stop=stop_now if should_stop is None else should_stop,
+        should_stop=stop_now,
         fanout_groups=fanout_groups,
     )
 
@@ -1106,24 +1111,19 @@ def _open_jobs(args: argparse.Namespace, signals: _Signals) -> LiveJobs:
     """``--jobs N``: N captures of the -i interfaces in one PACKET_FANOUT group (opened now,
     as root), each to be dissected by its own process (parallel.LiveJobs)."""
     import multiprocessing as mp
-    import time
 
     from .capture.live import fanout_groups
     from .capture.ring import NEW_FANOUT_GROUP
     from .parallel import LiveJobs
 
     stop = mp.get_context("fork").Event()
-    deadline = None if args.duration is None else time.monotonic() + args.duration
-
-    def should_stop() -> bool:  # (in a job's process: the parent sets the event)
-        return stop.is_set() or (deadline is not None and time.monotonic() >= deadline)
 
     # the first source starts a group of its own per interface; the others join those
     groups: list[int] = [NEW_FANOUT_GROUP] * len(args.interfaces)
     sources: list[Source] = []
     try:
         for _ in range(args.jobs):
-            source = _open_live(args, signals, should_stop=should_stop, fanout_groups=groups)
+            source = _open_live(args, signals, stop=stop, fanout_groups=groups)
             sources.append(source)
             groups = fanout_groups(source)
     except BaseException:
