@@ -142,13 +142,21 @@ def read(paths: Captures, *, keylog: PathLike | Iterable[PathLike] | None = None
     skips by reason, evictions, ``truncated_records`` / ``corrupt_records``);
     ``df.attrs["stats_by_capture"]`` the same per capture and ``df.attrs["errors"]`` each
     capture's error lines (why reading stopped early first, then the first dissection
-    errors), both keyed by the ``capture`` column's value.
+    errors), both keyed by the ``capture`` column's value; ``df.attrs["provenance"]`` where
+    the rows came from (the captures' paths, sizes and times, alpnsniff's version: see
+    :mod:`alpnsniff.sinks.provenance`; ``sha256`` null: a read does not read its inputs
+    twice, ``alpnsniff read -T parquet`` hashes them).
     """
     from .sinks.frame import to_dataframe
+    from .sinks.provenance import run_provenance
 
-    results = analyze(paths, keylog=keylog)
+    keylogs = [keylog] if isinstance(keylog, str | os.PathLike) else list(keylog or [])
+    results = analyze(paths, keylog=keylogs if keylog is not None else None)
     df = to_dataframe((r.name, h) for r in results for h in r.handshakes)
     df.attrs.update(run_attrs(results))
+    df.attrs["provenance"] = run_provenance(
+        [r.name for r in results], keylogs=[os.fspath(k) for k in keylogs], digest=False
+    )
     return df
 
 

@@ -21,7 +21,7 @@ import os
 import signal
 import sys
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO
@@ -156,7 +156,7 @@ def _live_arguments(live: argparse.ArgumentParser) -> None:
         "(15m, 1h, 1d); each named after its start (FILE.2026-12-02T04-00-00Z.ndjson)",
     )
     _output_arguments(live, live=True)
-    live.set_defaults(files=[], read_files=[], progress="never", rotation=None)
+    live.set_defaults(files=[], read_files=[], progress="never", rotation=None, grouped=None)
 
 
 def _read_arguments(read: argparse.ArgumentParser) -> None:
@@ -189,7 +189,7 @@ def _read_arguments(read: argparse.ArgumentParser) -> None:
         type=_jobs,
         help="processes per file: N, or auto (all cores for files over 64 MB, else 1)",
     )
-    read.set_defaults(rotation=None)  # (live's --rotate)
+    read.set_defaults(rotation=None, grouped=None)  # (live's --rotate; --by)
 
 
 def _output_arguments(read: argparse.ArgumentParser, *, live: bool = False) -> None:
@@ -262,6 +262,19 @@ def _output_arguments(read: argparse.ArgumentParser, *, live: bool = False) -> N
         help="count ClientHellos that carry ECH in the offer shares (left out by default)",
     )
     read.add_argument(
+        "--by",
+        metavar="COLUMN",
+        help="with the summary: the offer and selection shares per value of COLUMN (sni, "
+        "server_ip, server_port, client_ip, capture, transport, quic_version, …)",
+    )
+    read.add_argument(
+        "--top",
+        type=_positive,
+        default=20,
+        metavar="N",
+        help="--by: the N groups with the most ClientHellos (default %(default)s)",
+    )
+    read.add_argument(
         "--keylog",
         action="append",
         default=[],
@@ -297,6 +310,12 @@ def _jobs(text: str) -> str:
     if text == "auto" or (text.isdigit() and int(text) >= 1):
         return text
     raise argparse.ArgumentTypeError(f"expected auto or a positive integer, got {text!r}")
+
+
+def _positive(text: str) -> int:
+    if text.isdigit() and int(text) >= 1:
+        return int(text)
+    raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
 
 
 def _live_jobs(text: str) -> int:
@@ -432,10 +451,16 @@ class _Rows:
         *,
         live: bool = False,
         rotating: RotatingWriter | None = None,
+        provenance: dict[str, Any] | None = None,
+        keylogs: Sequence[str] = (),
     ) -> None:
         self.fmt = fmt
         self.out = out
         self.parquet = parquet
+        # a live run's Parquet: where the rows come from (the interfaces), known at the start;
+        # a file's: made at the end, over the captures read (sinks/provenance.py)
+        self.provenance = provenance
+        self.keylogs = keylogs
         self.collected: list[tuple[str, Handshake]] = []
         # for the Parquet file's metadata
         self.errors: dict[str, list[str]] = {}
@@ -453,7 +478,9 @@ class _Rows:
             from .sinks.parquet_stream import ParquetStream
 
             parquet.release()
-            self.stream = ParquetStream(parquet.write_path, label=parquet.path)
+            self.stream = ParquetStream(
+                parquet.write_path, label=parquet.path, provenance=provenance
+            )
         elif fmt == "ndjson":
             from .sinks.text import NdjsonWriter
 
@@ -502,6 +529,7 @@ class _Rows:
             )
         elif self.fmt == "parquet":
             from .sinks.frame import write_parquet
+            from .sinks.provenance import run_provenance
 
             assert self.parquet is not None
             self.parquet.release()
@@ -512,6 +540,7 @@ class _Rows:
                     stats=stats,
                     errors=self.errors,
                     stats_by_capture=self.stats_by_capture,
+                    provenance=run_provenance(self.stats_by_capture, keylogs=self.keylogs),
                 )
             except OSError as err:
                 raise OutputError(
@@ -738,6 +767,10 @@ def _run_command(args: argparse.Namespace) -> int:
         # a live run's -f is the kernel's filter (capture.kernel_filter), judged before the ring
         frame_filter = None if args.command == "live" else _frame_filter(args.filter)
         keep = _record_filter(args)
+        if args.by is not None:
+            from .sinks.grouped import GroupedShares
+
+            args.grouped = GroupedShares(args.by, top=args.top, include_ech=args.include_ech)
     except (CaptureError, ValueError) as err:
         _error(str(err))
         return 2
@@ -828,6 +861,11 @@ def _read_all(
         return 0
     # every output is made (as a temporary file) before anything is read
     rotating = None
+    provenance = None
+    if live and args.format == "parquet":
+        from .sinks.provenance import run_provenance
+
+        provenance = run_provenance([], interfaces=args.interfaces, keylogs=args.keylog)
     try:
         if args.rotation is not None:  # (live only: a series of files, each made as it starts)
             import time
@@ -836,7 +874,11 @@ def _read_all(
 
             try:
                 rotating = RotatingWriter(
-                    args.output, args.format, args.rotation, start_ns=time.time_ns()
+                    args.output,
+                    args.format,
+                    args.rotation,
+                    start_ns=time.time_ns(),
+                    provenance=provenance,
                 )
             except OutputError as err:
                 raise _Refused(str(err)) from None
@@ -856,10 +898,28 @@ def _read_all(
     out: TextIO = stdout
     if out_file is not None and args.format != "parquet":
         out = out_file.text()
-    rows = _Rows(args.format, out, out_file, live=live, rotating=rotating)
+    rows = _Rows(
+        args.format,
+        out,
+        out_file,
+        live=live,
+        rotating=rotating,
+        provenance=provenance,
+        keylogs=args.keylog,
+    )
     try:
         return _read_on(
-            args, signals, outputs, frame_filter, keep, opened, keylog, rows, out, stdout, stats_file
+            args,
+            signals,
+            outputs,
+            frame_filter,
+            keep,
+            opened,
+            keylog,
+            rows,
+            out,
+            stdout,
+            stats_file,
         )
     except BaseException:
         rows.abort()
@@ -889,6 +949,7 @@ def _read_on(
     live = opened is not None
     status = 0
     summary = Summary(include_ech=args.include_ech)
+    grouped = args.grouped  # --by: the shares per group
     stats: Counter[str] = Counter()
     captures = 0
     filtered_out = 0
@@ -901,6 +962,8 @@ def _read_on(
         for h in records:
             if keep is None or keep(h):
                 summary.add(h)
+                if grouped is not None:
+                    grouped.add(h, name)
                 rows.add(name, h)
                 if view is not None:
                     view.add(h)
@@ -1067,7 +1130,10 @@ def _read_on(
         stream = out if args.format == "summary" else sys.stderr
         stdout.flush()  # rows first, then the summary
         names = args.interfaces if live else None  # (the loss estimate's, per interface)
-        for line in summary.lines(stats, captures=captures, interfaces=names, loss_always=live):
+        lines = summary.lines(stats, captures=captures, interfaces=names, loss_always=live)
+        if grouped is not None:
+            lines.extend(grouped.lines())
+        for line in lines:
             stream.write(line + "\n")
     stdout.flush()
     return status
@@ -1167,6 +1233,7 @@ def _preload(args: argparse.Namespace) -> None:
     if args.format == "parquet":
         importlib.import_module("alpnsniff.sinks.frame")
         importlib.import_module("alpnsniff.sinks.parquet_stream")
+        importlib.import_module("alpnsniff.sinks.provenance")
         importlib.import_module("pyarrow.parquet")
     if args.rotation is not None:
         importlib.import_module("alpnsniff.sinks.rotate")

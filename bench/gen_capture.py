@@ -96,8 +96,11 @@ def generate(
     quic_share: float = 0.2,
     truth: Path | None = None,
     keylog: Path | None = None,
+    mean_gap_us: float = MEAN_GAP_US,
 ) -> dict[str, Any]:
-    """Write the capture and return its summary (without the timing fields)."""
+    """Write the capture and return its summary (without the timing fields).
+    ``mean_gap_us``: the mean gap between packets (the capture's span: about ``packets``
+    times it; a notebook's time series wants minutes, the benchmark seconds)."""
     if not 0.0 <= quic_share <= 1.0 - NOISE_SHARE:
         raise ValueError(f"--quic-share must be between 0 and {1.0 - NOISE_SHARE}")
     tally = Tally(
@@ -118,7 +121,9 @@ def generate(
     clock = START_US
     expo = rng.expovariate
     uniform = rng.random
-    rate = 1.0 / MEAN_GAP_US
+    if not mean_gap_us > 0:
+        raise ValueError("--mean-gap-us must be more than 0")
+    rate = 1.0 / mean_gap_us
     truth_fh = truth.open("w") if truth is not None else None
     keylog_fh = keylog.open("w", encoding="ascii") if keylog is not None else None
     with out.open("wb") as fh:
@@ -231,13 +236,25 @@ def main(argv: list[str] | None = None) -> int:
         "--keylog", type=Path, help="also write the key log (half the TLS 1.3 connections)"
     )
     ap.add_argument("--sha256", action="store_true", help="add the file's sha256 to the summary")
+    ap.add_argument(
+        "--mean-gap-us",
+        type=float,
+        default=MEAN_GAP_US,
+        help="mean gap between packets, us (default %(default)s: 1M packets span about 25 s)",
+    )
     args = ap.parse_args(argv)
     if args.packets < 1:
         ap.error("--packets must be at least 1")
     t0 = time.perf_counter()
     try:
         summary = generate(
-            args.out, args.packets, args.seed, args.quic_share, args.truth, args.keylog
+            args.out,
+            args.packets,
+            args.seed,
+            args.quic_share,
+            args.truth,
+            args.keylog,
+            args.mean_gap_us,
         )
     except ValueError as exc:
         ap.error(str(exc))

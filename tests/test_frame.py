@@ -113,14 +113,15 @@ def _same_values(got: pd.DataFrame, want: pd.DataFrame) -> None:
 def _write(df_source: list[Path], path: Path, **kw: Any) -> pd.DataFrame:
     results = alpnsniff.analyze(df_source, **kw)
     attrs = alpnsniff.run_attrs(results)
+    df = alpnsniff.read(df_source, **kw)
     n = write_parquet(
         [(r.name, h) for r in results for h in r.handshakes],
         str(path),
         stats=attrs["stats"],
         errors=attrs["errors"],
         stats_by_capture=attrs["stats_by_capture"],
+        provenance=df.attrs["provenance"],
     )
-    df = alpnsniff.read(df_source, **kw)
     assert n == len(df)
     return df
 
@@ -167,7 +168,12 @@ def test_parquet_stays_plain_for_pyarrow(tmp_path: Path) -> None:
     assert table.column("selection").chunk(0).dictionary.to_pylist() == [s.value for s in Selection]
     meta = table.schema.metadata
     assert json.loads(meta[b"alpnsniff"]) == df.attrs
-    assert set(json.loads(meta[b"alpnsniff"])) == {"stats", "stats_by_capture", "errors"}
+    assert set(json.loads(meta[b"alpnsniff"])) == {
+        "stats",
+        "stats_by_capture",
+        "errors",
+        "provenance",
+    }
 
 
 def test_write_parquet_as_the_cli_calls_it(tmp_path: Path) -> None:

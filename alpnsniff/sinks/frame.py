@@ -30,8 +30,9 @@ SELECTION_VALUES = [s.value for s in Selection]
 
 # The schema metadata key of the run's counts and errors (``df.attrs``), as JSON.
 ATTRS_KEY = b"alpnsniff"
-# The attrs a read carries, in this order: totals, {capture: counts}, {capture: lines}.
-ATTRS = ("stats", "stats_by_capture", "errors")
+# The attrs a read carries, in this order: totals, {capture: counts}, {capture: lines},
+# and where the rows came from (sinks/provenance.py: the captures, their hashes, the version).
+ATTRS = ("stats", "stats_by_capture", "errors", "provenance")
 
 # Per column: its name, the getter of its field_path (None: the capture), its derivation.
 _PLAN: tuple[
@@ -237,6 +238,7 @@ def run_metadata(
     stats: Mapping[str, int] | None = None,
     stats_by_capture: Mapping[str, Mapping[str, int]] | None = None,
     errors: Mapping[str, Sequence[str]] | None = None,
+    provenance: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """``df.attrs`` of a run: those given, as plain dicts and lists (JSON-ready)."""
     out: dict[str, Any] = {}
@@ -249,6 +251,8 @@ def run_metadata(
         }
     if errors is not None:
         out["errors"] = {name: list(lines) for name, lines in errors.items()}
+    if provenance is not None:
+        out["provenance"] = json.loads(json.dumps(provenance))  # a plain, JSON-ready copy
     return out
 
 
@@ -259,25 +263,30 @@ def write_parquet(
     stats: Mapping[str, int] | None = None,
     errors: Mapping[str, Sequence[str]] | None = None,
     stats_by_capture: Mapping[str, Mapping[str, int]] | None = None,
+    provenance: Mapping[str, Any] | None = None,
 ) -> int:
     """Parquet with typed columns (lists as list<string>, ts as timestamp[ns, UTC]); the
     number of rows written.
 
-    ``stats`` (the run's counts), ``errors`` ({capture: lines}) and ``stats_by_capture``
-    ({capture: counts}) are kept in the schema metadata (key ``alpnsniff``, JSON; also the
-    pandas metadata's attrs): :func:`read_parquet` and ``pd.read_parquet`` give them back
-    as ``df.attrs``. Plain pyarrow reads the file as any other.
+    ``stats`` (the run's counts), ``errors`` ({capture: lines}), ``stats_by_capture``
+    ({capture: counts}) and ``provenance`` (:func:`~alpnsniff.sinks.provenance.
+    run_provenance`: the captures, their size and SHA-256, alpnsniff's version) are kept in
+    the schema metadata (key ``alpnsniff``, JSON; also the pandas metadata's attrs):
+    :func:`read_parquet` and ``pd.read_parquet`` give them back as ``df.attrs``. Plain
+    pyarrow reads the file as any other.
     """
     import pyarrow.parquet as pq
 
-    table = arrow_table(columns(items), run_metadata(stats, stats_by_capture, errors))
+    attrs = run_metadata(stats, stats_by_capture, errors, provenance)
+    table = arrow_table(columns(items), attrs)
     pq.write_table(table, path)
     return int(table.num_rows)
 
 
 def read_parquet(path: str | os.PathLike[str] | BinaryIO) -> pd.DataFrame:
     """The DataFrame of :func:`write_parquet`'s file, as ``alpnsniff.read`` gave it: the
-    same dtypes, lists as lists, and ``df.attrs`` (stats, stats_by_capture, errors).
+    same dtypes, lists as lists, and ``df.attrs`` (stats, stats_by_capture, errors,
+    provenance).
 
     Also reads a file that ``df.to_parquet`` wrote from such a DataFrame (its attrs are the
     pandas metadata's). Raises ValueError when a column of the table is missing.

@@ -26,7 +26,7 @@ import base64
 import contextlib
 import os
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..records import Handshake
 from .frame import arrow_table, columns, parquet_schema, run_metadata
@@ -47,7 +47,9 @@ class ParquetStream:
 
     ``path``: the file to write (it is created now). ``label``: its name in error messages
     (an :class:`~alpnsniff.sinks.output.AtomicOutput`'s ``path`` when ``path`` is its
-    temporary name). A write error is an :class:`OutputError`.
+    temporary name). ``provenance``: where the rows come from
+    (:func:`~alpnsniff.sinks.provenance.run_provenance`), in the metadata from the start. A
+    write error is an :class:`OutputError`.
     """
 
     def __init__(
@@ -57,6 +59,7 @@ class ParquetStream:
         group_rows: int = GROUP_ROWS,
         group_seconds: float = GROUP_SECONDS,
         label: str | None = None,
+        provenance: Mapping[str, Any] | None = None,
     ) -> None:
         import pyarrow.parquet as pq
 
@@ -72,7 +75,10 @@ class ParquetStream:
         self.row_groups = 0
         self._buffer: list[tuple[str, Handshake]] = []
         self._last_group_ns: int | None = None  # the caller's time of the last group
-        self._schema = parquet_schema()
+        # where the rows come from (sinks/provenance.py): known at the start, so in the
+        # schema from the first row group on, and kept in the footer's metadata
+        self.provenance = provenance
+        self._schema = parquet_schema(run_metadata(provenance=provenance))
         try:
             self._writer: pq.ParquetWriter | None = pq.ParquetWriter(self.path, self._schema)
         except OSError as err:
@@ -147,7 +153,7 @@ class ParquetStream:
             return self.rows
         try:
             self.flush()
-            attrs = run_metadata(stats, stats_by_capture, errors)
+            attrs = run_metadata(stats, stats_by_capture, errors, self.provenance)
             if attrs:
                 writer.add_key_value_metadata(_footer_metadata(parquet_schema(attrs)))
             self._writer = None

@@ -50,7 +50,7 @@ import stat
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TextIO, cast
+from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from ..records import Handshake
 from .output import AtomicOutput, OutputError
@@ -167,7 +167,13 @@ class _File:
     """One file of the series: its output (temporary until committed) and its writer."""
 
     def __init__(
-        self, series: str, start_ns: int, fmt: str, group_rows: int, group_seconds: float
+        self,
+        series: str,
+        start_ns: int,
+        fmt: str,
+        group_rows: int,
+        group_seconds: float,
+        provenance: Mapping[str, Any] | None = None,
     ) -> None:
         from .rows import row
         from .text import CsvWriter, NdjsonWriter
@@ -189,6 +195,7 @@ class _File:
                     group_rows=group_rows,
                     group_seconds=group_seconds,
                     label=name,
+                    provenance=provenance,
                 )
             else:
                 self.counted = _Counted(self.output.text())
@@ -252,7 +259,8 @@ class RotatingWriter:
     opened now, so that an output that cannot be written is refused before reading
     (:class:`OutputError`). ``flush``: flush ndjson and CSV after each record (a live run:
     each record on disk as it completes). ``group_rows`` / ``group_seconds``: Parquet's row
-    groups (:class:`~alpnsniff.sinks.parquet_stream.ParquetStream`).
+    groups (:class:`~alpnsniff.sinks.parquet_stream.ParquetStream`); ``provenance``: every
+    Parquet file's (:func:`~alpnsniff.sinks.provenance.run_provenance`).
     """
 
     def __init__(
@@ -265,6 +273,7 @@ class RotatingWriter:
         flush: bool = True,
         group_rows: int = GROUP_ROWS,
         group_seconds: float = GROUP_SECONDS,
+        provenance: Mapping[str, Any] | None = None,
     ) -> None:
         if fmt not in FORMATS:
             raise ValueError(f"--rotate writes {', '.join(FORMATS)}, not {fmt}")
@@ -282,6 +291,7 @@ class RotatingWriter:
         self.flush = flush
         self.group_rows = group_rows
         self.group_seconds = group_seconds
+        self.provenance = provenance  # every Parquet file's (sinks/provenance.py)
         self.records = 0  # rows written, all files
         self.paths: list[str] = []  # the files committed, in order
         self._slot_ns = None if rotation.seconds is None else rotation.seconds * 1_000_000_000
@@ -305,7 +315,9 @@ class RotatingWriter:
 
     def _open(self, ts_ns: int) -> _File:
         start = ts_ns if self._slot_ns is None else ts_ns - ts_ns % self._slot_ns
-        return _File(self.path, start, self.fmt, self.group_rows, self.group_seconds)
+        return _File(
+            self.path, start, self.fmt, self.group_rows, self.group_seconds, self.provenance
+        )
 
     def _finish(self, last: _Attrs | None = None) -> None:
         """The open file committed if it holds a row (or it is the run's last and only

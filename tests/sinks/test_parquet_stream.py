@@ -23,7 +23,8 @@ def test_file_equals_read_of_the_same_captures(
     real_results: list[RunResult], tmp_path: Path
 ) -> None:
     path = tmp_path / "stream.parquet"
-    stream = ParquetStream(path, group_rows=7)
+    expected = alpnsniff.read(capture_paths())
+    stream = ParquetStream(path, group_rows=7, provenance=expected.attrs["provenance"])
     most_buffered = 0
     for r in real_results:
         for h in r.handshakes:
@@ -33,7 +34,6 @@ def test_file_equals_read_of_the_same_captures(
     rows = stream.close(
         stats=attrs["stats"], errors=attrs["errors"], stats_by_capture=attrs["stats_by_capture"]
     )
-    expected = alpnsniff.read(capture_paths())
     assert rows == len(expected) == sum(len(r.handshakes) for r in real_results)
     assert most_buffered < 7  # a full group is written at once: never more than one held
     assert pq.ParquetFile(path).metadata.num_row_groups == math.ceil(rows / 7)
