@@ -114,17 +114,22 @@ def analyze(
     return results
 
 
-def run_attrs(results: Iterable[RunResult]) -> dict[str, Any]:
+def run_attrs(results: Iterable[RunResult], *, shared_keylog: bool = False) -> dict[str, Any]:
     """``df.attrs`` of a read: ``stats`` (every count, summed over the captures, as the CLI's
-    ``--stats`` sums them), ``stats_by_capture`` ({capture: counts}) and ``errors``
+    ``--stats`` sums them: :func:`alpnsniff.pipeline.add_run_stats`; ``shared_keylog``: one
+    key log was given for all), ``stats_by_capture`` ({capture: counts}) and ``errors``
     ({capture: lines}, only captures with errors; why reading stopped early comes first).
     A capture given twice is one key: its counts summed, its lines one after the other."""
+    from .pipeline import add_run_stats
+
     total: Counter[str] = Counter()
     by_capture: dict[str, Counter[str]] = {}
     errors: dict[str, list[str]] = {}
     for r in results:
-        total.update(r.stats)
-        by_capture.setdefault(r.name, Counter()).update(r.stats)
+        add_run_stats(total, r.stats, shared_keylog=shared_keylog)
+        add_run_stats(
+            by_capture.setdefault(r.name, Counter()), r.stats, shared_keylog=shared_keylog
+        )
         if r.errors:
             errors.setdefault(r.name, []).extend(r.errors)
     return {
@@ -153,7 +158,7 @@ def read(paths: Captures, *, keylog: PathLike | Iterable[PathLike] | None = None
     keylogs = [keylog] if isinstance(keylog, str | os.PathLike) else list(keylog or [])
     results = analyze(paths, keylog=keylogs if keylog is not None else None)
     df = to_dataframe((r.name, h) for r in results for h in r.handshakes)
-    df.attrs.update(run_attrs(results))
+    df.attrs.update(run_attrs(results, shared_keylog=keylog is not None))
     df.attrs["provenance"] = run_provenance(
         [r.name for r in results], keylogs=[os.fspath(k) for k in keylogs], digest=False
     )

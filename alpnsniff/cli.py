@@ -43,7 +43,7 @@ if TYPE_CHECKING:  # (imported when a run starts: a refused run or --help stays 
     from .sinks.parquet_stream import ParquetStream
     from .sinks.rotate import RotatingWriter
 
-FORMATS = ("summary", "table", "ndjson", "csv", "parquet")
+FORMATS = ("summary", "table", "ndjson", "csv", "parquet", "eve", "zeek")
 MAX_BUFFER_MIB = 16384  # a live ring of 16 GiB at most
 MAX_LIVE_JOBS = 64
 # Show a progress bar for inputs at least this big, when stderr is a terminal.
@@ -90,6 +90,13 @@ def _parser() -> argparse.ArgumentParser:
         "offer and selection as it completes (Linux; needs CAP_NET_RAW).",
     )
     _live_arguments(live)
+    report = sub.add_parser(
+        "report",
+        help="write one self-contained HTML page about captures (pictures embedded)",
+        description="Read captures and write one self-contained HTML page: what was read and "
+        "skipped, offered vs selected, outcomes, ECH, top servers, timeline, per capture.",
+    )
+    _report_arguments(report)
     sub.add_parser(
         "interfaces",
         help="list the interfaces that can be captured on",
@@ -97,6 +104,67 @@ def _parser() -> argparse.ArgumentParser:
         "whether alpnsniff live can capture on it, and addresses.",
     )
     return parser
+
+
+def _report_arguments(report: argparse.ArgumentParser) -> None:
+    report.add_argument("files", nargs="+", metavar="FILE", help="capture file (pcap, pcapng)")
+    report.add_argument(
+        "-o", "--output", required=True, metavar="OUT", help="the HTML file (written atomically)"
+    )
+    report.add_argument(
+        "--keylog",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="TLS key log (repeatable) to decrypt the server's ALPN choice",
+    )
+    report.add_argument("--title", help="the page's heading")
+    report.add_argument(
+        "--top", type=_positive, default=20, metavar="N", help="rows per table (default 20)"
+    )
+    report.add_argument(
+        "--include-ech", action="store_true", help="count ECH ClientHellos in the offer shares"
+    )
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """``alpnsniff report FILE… -o report.html``."""
+    import alpnsniff
+
+    from .sinks.summary import plural
+
+    for name in [*args.files, *args.keylog]:
+        if os.path.exists(name) and same_file(name, args.output):
+            _error(f"{args.output}: is an input ({name}); refusing to overwrite it")
+            return 2
+    try:
+        output = AtomicOutput(args.output)
+    except OutputError as err:
+        _error(str(err))
+        return 2
+    try:
+        try:
+            df = alpnsniff.read(args.files, keylog=args.keylog or None)
+        except (CaptureError, OSError) as err:
+            _error(str(err))
+            return 2
+        from .analytics.report import render_report
+
+        page = render_report(df, title=args.title, top=args.top, include_ech=args.include_ech)
+        stream = output.text()
+        stream.write(page)
+        output.commit()
+    except OutputError as err:
+        _error(str(err))
+        return 1
+    finally:
+        output.discard()
+    for name, lines in df.attrs.get("errors", {}).items():
+        for line in lines[:1]:
+            _error(f"{name}: {line}")
+    found = f"{plural(len(df), 'handshake')} from {plural(len(args.files), 'capture')}"
+    sys.stderr.write(f"{args.output}: {found}\n")
+    return 0
 
 
 def _live_arguments(live: argparse.ArgumentParser) -> None:
@@ -200,7 +268,7 @@ def _output_arguments(read: argparse.ArgumentParser, *, live: bool = False) -> N
         choices=FORMATS,
         default="summary",
         help="summary (default): shares and counts; table, ndjson, csv, parquet: a row per "
-        "handshake",
+        "handshake; eve: Suricata EVE JSON events (tls, quic); zeek: a Zeek ssl.log",
     )
     read.add_argument(
         "-o",
@@ -489,6 +557,14 @@ class _Rows:
             from .sinks.text import CsvWriter
 
             self.writer = CsvWriter(out)
+        elif fmt == "eve":
+            from .sinks.eve import EveWriter
+
+            self.writer = EveWriter(out)
+        elif fmt == "zeek":
+            from .sinks.zeek import ZeekWriter
+
+            self.writer = ZeekWriter(out)
 
     def add(self, capture: str, h: Handshake) -> None:
         if self.writer is not None:
@@ -943,7 +1019,7 @@ def _read_on(
     from .capture import open_capture
     from .capture.batch import first_packets
     from .parallel import LiveJobs, ParallelStop, analyze_parallel, auto_jobs
-    from .pipeline import CaptureRun
+    from .pipeline import CaptureRun, add_run_stats
     from .sinks.summary import Summary
 
     live = opened is not None
@@ -1015,7 +1091,7 @@ def _read_on(
                 continue
             finally:
                 view.stop()
-            stats.update(result.stats)
+            add_run_stats(stats, result.stats, shared_keylog=keylog is not None)
             rows.stats_by_capture[name] = result.stats
             status = max(status, _report_run(name, result))
             continue
@@ -1104,7 +1180,7 @@ def _read_on(
                     from .capture.live import kernel_counts
 
                     result.stats.update(kernel_counts(source))
-        stats.update(result.stats)
+        add_run_stats(stats, result.stats, shared_keylog=keylog is not None)
         rows.stats_by_capture[name] = result.stats
         if result.errors:
             rows.errors[name] = result.errors
@@ -1296,6 +1372,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_live(args)
         if args.command == "interfaces":
             return cmd_interfaces()
+        if args.command == "report":
+            return cmd_report(args)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -17,7 +17,7 @@ from __future__ import annotations
 import heapq
 import os
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import BinaryIO, Final
 
@@ -459,6 +459,18 @@ PER_CAPTURE_STATS = frozenset(
 )
 PER_CAPTURE_PREFIXES = ("keylog_",)
 _KEYLOG_STATS = ("malformed", "sessions", "dsb_blocks", "unknown_label")
+
+
+def add_run_stats(total: Counter[str], stats: Mapping[str, int], *, shared_keylog: bool) -> None:
+    """Add one capture's counts to a run's. The ``keylog_`` counts describe the key log, not
+    the capture: with one key log shared by every capture (``--keylog``) each capture reports
+    the log as it stands (its lines, and every capture's DSBs taken in so far), so the run's
+    count is the largest, never the sum; without one, each capture's DSBs are its own, summed."""
+    for name, count in stats.items():
+        if shared_keylog and name.startswith(PER_CAPTURE_PREFIXES):
+            total[name] = max(total[name], count)
+        else:
+            total[name] += count
 
 
 class CaptureRun:

@@ -53,7 +53,9 @@ class Handshake:
     alpn_selected_raw: bytes | None  # the server's choice, raw octets (None: not known / none)
     selection: Selection
     tls_version: str | None  # negotiated: "1.3", "1.2", ..., None when the server never answered
-    client_version: str | None  # highest version the client offers (supported_versions, else legacy)
+    client_version: (
+        str | None
+    )  # highest version the client offers (supported_versions, else legacy)
     cipher_suite: int | None  # the server's choice
     ech: bool | None  # ClientHello carries encrypted_client_hello (0xfe0d): real or GREASE
     ech_config_id: int | None
@@ -162,7 +164,16 @@ class Derive(Enum):
     TEXT_LIST = "text list"  # escaped text of each raw octet string, in order
     HEX_LIST = "hex list"  # hex of each raw octet string, in order
     CAPTURE = "capture"  # not in the record: the name of the capture the run read
+    # Community ID v1, seed 0 (github.com/corelight/community-id-spec) of the 5-tuple: one
+    # derivation of several fields, its ``source`` the tuple :data:`DERIVE_FIELDS` names
+    COMMUNITY_ID = "community id"
 
+
+# The derivations of several fields: the fields each reads, in the order its function takes
+# them (a column of one is sourced by exactly this tuple; every other column by one field).
+DERIVE_FIELDS: dict[Derive, tuple[str, ...]] = {
+    Derive.COMMUNITY_ID: ("client_ip", "client_port", "server_ip", "server_port", "transport"),
+}
 
 _INT_BITS = (8, 16, 32, 64)
 # Kinds a column of may be None (a TIMESTAMP, a SELECTION is always there).
@@ -176,6 +187,7 @@ _KINDS_OF: dict[Derive, tuple[Kind, ...]] = {
     Derive.TEXT_LIST: (Kind.LIST_STR,),
     Derive.HEX_LIST: (Kind.LIST_STR,),
     Derive.CAPTURE: (Kind.STR,),
+    Derive.COMMUNITY_ID: (Kind.STR,),
 }
 
 
@@ -186,7 +198,9 @@ class Column:
     name: str
     kind: Kind
     derive: Derive
-    source: str | None  # the Handshake field it is derived from (None: Derive.CAPTURE)
+    # the Handshake field it is derived from (None: Derive.CAPTURE; a tuple: the fields of a
+    # derivation of several, DERIVE_FIELDS)
+    source: str | tuple[str, ...] | None
     _: KW_ONLY
     meaning: str  # one line; the README's column table says more
     nullable: bool = False  # may be None (not TIMESTAMP, SELECTION)
@@ -198,8 +212,14 @@ class Column:
     def __post_init__(self) -> None:
         if (self.source is None) != (self.derive is Derive.CAPTURE):
             raise ValueError(f"column {self.name}: a source field iff not derived from capture")
-        if self.source is not None and self.source not in Handshake.__dataclass_fields__:
-            raise ValueError(f"column {self.name}: no Handshake field {self.source!r}")
+        several = DERIVE_FIELDS.get(self.derive)
+        if several is not None and self.source != several:
+            raise ValueError(f"column {self.name}: {self.derive} reads the fields {several}")
+        if several is None and isinstance(self.source, tuple):
+            raise ValueError(f"column {self.name}: {self.derive} reads one source field")
+        for name in self.fields:
+            if name not in Handshake.__dataclass_fields__:
+                raise ValueError(f"column {self.name}: no Handshake field {name!r}")
         if self.kind not in _KINDS_OF[self.derive]:
             raise ValueError(f"column {self.name}: {self.derive} cannot give {self.kind}")
         if self.nullable and self.kind not in _NULLABLE_KINDS:
@@ -219,6 +239,15 @@ class Column:
             raise ValueError(f"column {self.name}: the categories of a selection are its values")
         if self.derive in (Derive.TEXT, Derive.TEXT_LIST) and not self.wire_text:
             raise ValueError(f"column {self.name}: escaped wire text must be wire_text")
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The Handshake fields the column reads, in order (none: Derive.CAPTURE)."""
+        if self.source is None:
+            return ()
+        if isinstance(self.source, str):
+            return (self.source,)
+        return self.source
 
 
 # One line per column: name, kind, derive, source field, then what is not the default.
@@ -258,6 +287,8 @@ COLUMN_TABLE: tuple[Column, ...] = (
     # More, beyond the fixed set.
     Column("capture", Kind.STR, Derive.CAPTURE, None,
            meaning="the capture file the row came from"),
+    Column("community_id", Kind.STR, Derive.COMMUNITY_ID, DERIVE_FIELDS[Derive.COMMUNITY_ID],
+           meaning="Community ID v1 (seed 0) of the 5-tuple (proto 6: tcp, 17: quic, dtls)"),
     Column("ip_version", Kind.INT, Derive.FIELD, "ip_version", bits=64,
            meaning="4 or 6"),
     Column("client_version", Kind.STR, Derive.FIELD, "client_version", nullable=True,

@@ -271,6 +271,21 @@ c_openssl_tls12_split_records() {
     srv_stop
     cap_stop
 }
+c_openssl_tls12_alpn_grease() {
+    # RFC 8701 GREASE values in the ALPN list (0x0a0a, 0x5a5a, 0x1a1a, 0x4a4a written as the
+    # two-octet strings "\n\n", "ZZ", "\x1a\x1a", "JJ"): mixed with real names, alone (no
+    # common protocol: alert 120), and first in the list
+    local name=openssl_tls12_alpn_grease offer
+    cap_start acap_lo lo "$O/$name.pcap" "tcp port 4439" || return 1
+    srv_start "$name" acap_lo 4439 t "${OSRV[@]}" -accept 4439 -naccept 3 -alpn h2,http/1.1 -tls1_2 ||
+        return 1
+    for offer in $'\n\n,h2,ZZ,http/1.1,h2' $'\x1a\x1a' 'JJ,http/1.1'; do
+        cli_in "$name" acap_lo "$GET" "${OCLI[@]}" -connect 127.0.0.1:4439 -tls1_2 \
+            -servername www.example.test -alpn "$offer"
+    done
+    srv_stop
+    cap_stop
+}
 c_openssl_tls12_resumed() {
     local name=openssl_tls12_resumed
     cap_start acap_lo lo "$O/$name.pcap" "tcp port 4431" || return 1
@@ -598,7 +613,7 @@ c_openssl_tls12_qinq() { vlan_pair openssl_tls12_qinq 0x88a8:100 0x8100:20; }
 ALL=(
     openssl_tls12_h2 openssl_tls13_h2 openssl_tls12_alert120 openssl_tls13_alert120
     openssl_tls12_npn openssl_tls12_split_records openssl_tls13_hrr openssl_tls12_no_server_alpn
-    openssl_tls12_resumed openssl_tls12_midstream
+    openssl_tls12_resumed openssl_tls12_midstream openssl_tls12_alpn_grease
     pyssl_tls12_http11 pyssl_tls13_mismatch
     nginx_curl_h2_tls12 nginx_curl_h2_tls13 nginx_curl_noalpn nghttp_h2_tls12
     gnutls_tls12_alpn gnutls_tls13_fatal_mismatch

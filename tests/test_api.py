@@ -65,12 +65,15 @@ def test_offer_shares_leave_ech_out_unless_asked() -> None:
             shared_file("realcap", "chromium_nginx_h2_veth1500.pcap"),
         ]
     )
-    shares = analytics.offer_shares(df)
+    shares = analytics.offer_share(df)
     assert shares.set_index("protocol")["client_hellos"].to_dict() == {"h2": 1, "http/1.1": 1}
-    with_ech = analytics.offer_shares(df, include_ech=True).set_index("protocol")
+    assert shares.attrs["left_out_ech"] == 2
+    with_ech = analytics.offer_share(df, include_ech=True).set_index("protocol")
     assert with_ech.loc["h2", "client_hellos"] == 3 and with_ech.loc["h2", "share"] == 1.0
-    assert analytics.selected_shares(df).set_index("protocol")["handshakes"].to_dict() == {"h2": 1}
-    assert analytics.outcomes(df)["encrypted"] == 2
+    assert with_ech.attrs["left_out_ech"] == 0
+    selected = analytics.selection_share(df).set_index("protocol")["handshakes"].to_dict()
+    assert selected == {"h2": 1}
+    assert analytics.outcomes(df).set_index("selection").loc["encrypted", "handshakes"] == 2
 
 
 def test_importing_alpnsniff_does_not_import_pandas() -> None:

@@ -108,7 +108,7 @@ def test_readme_selection_values_are_the_enum() -> None:
 
 def test_table_names_are_unique_and_every_record_field_is_published() -> None:
     assert len(set(COLUMNS)) == len(COLUMNS) == len(COLUMN_TABLE)
-    sources = {c.source for c in COLUMN_TABLE if c.source is not None}
+    sources = {name for c in COLUMN_TABLE for name in c.fields}
     assert sources == set(Handshake.__dataclass_fields__)
     assert all(c.meaning and "\n" not in c.meaning for c in COLUMN_TABLE)
 
@@ -154,6 +154,9 @@ def test_table_types_and_nullability_follow_the_record_fields() -> None:
     for c in COLUMN_TABLE:
         if c.source is None:
             assert c.derive is Derive.CAPTURE and c.kind is Kind.STR and not c.nullable
+            continue
+        if isinstance(c.source, tuple):  # Derive.COMMUNITY_ID: text of the 5-tuple
+            assert c.kind is Kind.STR and not c.nullable
             continue
         hint = hints[c.source]
         union = typing.get_origin(hint) in (typing.Union, types.UnionType)
@@ -299,6 +302,17 @@ def expected_value(c: Column, h: Handshake, capture: str) -> Any:
     if c.derive is Derive.CAPTURE:
         return capture
     assert c.source is not None
+    if c.derive is Derive.COMMUNITY_ID:  # the communityid package's value
+        import communityid
+
+        make = (
+            communityid.FlowTuple.make_tcp
+            if h.transport == "tcp"
+            else communityid.FlowTuple.make_udp
+        )
+        flow = make(h.client_ip, h.server_ip, h.client_port, h.server_port)
+        return communityid.CommunityID().calc(flow)
+    assert isinstance(c.source, str)
     v = getattr(h, c.source)
     if c.derive is Derive.FIELD:
         return v
@@ -362,6 +376,8 @@ GOLDEN_TLS12 = (
     '"client_port":45872,"server_ip":"127.0.0.1","server_port":4431,"sni":"www.example.test",'
     '"alpn_offered":["h2","http/1.1"],"alpn_selected":"h2","selection":"visible",'
     '"tls_version":"1.2","ech":false,"npn":false,"capture":"captures/openssl_tls12_h2.pcap",'
+    # (the communityid package's value for TCP 127.0.0.1:45872 -> 127.0.0.1:4431)
+    '"community_id":"1:X1beRxWF6R1qd0TGqODACOpZvKo=",'
     '"ip_version":4,"client_version":"1.3","cipher_suite":49196,'
     '"alpn_offered_hex":["6832","687474702f312e31"],"alpn_selected_hex":"6832","alps":[],'
     '"npn_server":[],"npn_selected":null,"ech_config_id":null,"ech_payload_len":null,'
@@ -374,7 +390,8 @@ GOLDEN_SYNTHETIC = (
     '"client_ip":"2001:db8::1","client_port":50000,"server_ip":"2001:db8::2","server_port":443,'
     '"sni":"a\\\\x5cb","alpn_offered":["h3","x\\\\x20y\\\\x5c","\\\\x00\\\\xff",""],'
     '"alpn_selected":"=cmd","selection":"decrypted","tls_version":"1.3","ech":true,"npn":true,'
-    '"capture":"x.pcap","ip_version":6,"client_version":"1.3","cipher_suite":4865,'
+    # (the communityid package's value for UDP [2001:db8::1]:50000 -> [2001:db8::2]:443)
+    '"capture":"x.pcap","community_id":"1:+H9GtorzFZqcuE+EOJYnypT9qSw=","ip_version":6,"client_version":"1.3","cipher_suite":4865,'
     '"alpn_offered_hex":["6833","7820795c","00ff",""],"alpn_selected_hex":"3d636d64",'
     '"alps":["h2"],"npn_server":["spdy/3","\\\\x7f"],"npn_selected":"http/1.1",'
     '"ech_config_id":42,"ech_payload_len":239,"grease":true,"sslv2":false,"hello_retry":true,'
@@ -455,6 +472,7 @@ def test_dataframe_columns_and_dtypes_follow_the_table(
         "ech": "boolean",  # (bool until the ClientHello columns became nullable: one-sided)
         "npn": "boolean",
         "capture": "string",
+        "community_id": "string",
         "ip_version": "int64",
         "client_version": "string",
         "cipher_suite": "Int64",

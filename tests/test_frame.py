@@ -112,7 +112,7 @@ def _same_values(got: pd.DataFrame, want: pd.DataFrame) -> None:
 
 def _write(df_source: list[Path], path: Path, **kw: Any) -> pd.DataFrame:
     results = alpnsniff.analyze(df_source, **kw)
-    attrs = alpnsniff.run_attrs(results)
+    attrs = alpnsniff.run_attrs(results, shared_keylog=kw.get("keylog") is not None)
     df = alpnsniff.read(df_source, **kw)
     n = write_parquet(
         [(r.name, h) for r in results for h in r.handshakes],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import doctest
 import re
 import shutil
 import subprocess
@@ -90,3 +91,24 @@ LIVE_OPTIONS = sorted(set(long_options("live")) - set(long_options()))
 @pytest.mark.parametrize("option", LIVE_OPTIONS)
 def test_every_live_flag_has_an_example_in_the_readme(option: str) -> None:
     assert _has_example("live", option), f"{option}: no `alpnsniff live …` example in the README"
+
+
+@pytest.mark.parametrize("option", long_options("report"))
+def test_every_report_flag_has_an_example_in_the_readme(option: str) -> None:
+    assert _has_example("report", option), f"{option}: no `alpnsniff report …` example"
+
+
+def test_the_analytics_example_prints_what_it_shows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the ">>>" block of "Analytics": run as a doctest in a folder of its own (it saves a
+    # picture), with the bundled captures beside it
+    block = re.search(r"```python\n(>>> .*?)```", section("What it reports"), re.S)
+    assert block, "no >>> example in the README"
+    (tmp_path / "captures").symlink_to(ROOT / "captures")
+    monkeypatch.chdir(tmp_path)
+    test = doctest.DocTestParser().get_doctest(block.group(1), {}, "README", "README.md", 0)
+    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
+    runner.run(test)
+    assert runner.summarize(verbose=False).failed == 0
+    assert (tmp_path / "offered_vs_selected.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -64,6 +64,26 @@ def test_cli_and_api_stats_agree_with_a_key_log(tmp_path: Path) -> None:
     assert stats == api_stats(capture, keylog=keys)
 
 
+def test_one_key_log_for_several_captures_is_counted_once(tmp_path: Path) -> None:
+    # the key log holds one TLS 1.3 session (5 secret lines of one client random); read with
+    # three captures it still holds one, and each capture's own count says the same
+    keys = CAPTURES / "openssl_tls13_h2.keys"
+    names = ["openssl_tls13_h2.pcap", "openssl_tls12_h2.pcap", "pyssl_tls12_http11.pcap"]
+    paths = [str(CAPTURES / n) for n in names]
+    stats = cli_stats(tmp_path, *paths, "--keylog", str(keys))
+    assert stats["keylog_sessions"] == 1
+    df = alpnsniff.read(paths, keylog=keys)
+    assert df.attrs["stats"]["keylog_sessions"] == 1
+    assert {c: s["keylog_sessions"] for c, s in df.attrs["stats_by_capture"].items()} == {
+        p: 1 for p in paths
+    }
+    assert {k: v for k, v in df.attrs["stats"].items() if k not in PROCESS_STATS} == stats
+    # two pcapngs, each with its own secrets in a Decryption Secrets Block and no key log:
+    # each capture's sessions are its own, and the run's are their sum
+    dsb = [str(CAPTURES / n) for n in ("openssl_tls13_h2_dsb.pcapng", "aioquic_h3_v1_dsb.pcapng")]
+    assert cli_stats(tmp_path, *dsb)["keylog_sessions"] == 2
+
+
 def test_parallel_run_counts_the_capture_once(tmp_path: Path) -> None:
     capture = str(CAPTURES / "chromium_nginx_h2_veth1500.pcap")
     keys = str(CAPTURES / "chromium_nginx_h2_veth1500.keys")

@@ -1,57 +1,29 @@
-"""Distributions over the handshake DataFrame (``alpnsniff.read``): tidy in, tidy out.
+"""Distributions over the handshake DataFrame (:func:`alpnsniff.read`): tidy in, tidy out.
 
-Offer shares leave out ClientHellos that carry ECH unless ``include_ech=True`` (their real
-offer is encrypted; see the README).
+:mod:`~alpnsniff.analytics.shares` computes (DataFrames with named columns, never
+printouts), with one set of counting rules, written once in its docstring: a ClientHello
+counts when it was seen; one that carries ECH is left out unless ``include_ech=True``;
+GREASE IDs are never protocols; every result says in ``.attrs["left_out_ech"]`` how many
+rows it left out.
+
+- :func:`offers`: one row per (ClientHello, offered ID): ``row, rank, protocol``;
+- :func:`offer_share`: ``[*by], protocol, client_hellos, share`` (``first=True``: first
+  choices only);
+- :func:`selection_share`: ``[*by], protocol, handshakes, share`` over known choices;
+- :func:`outcomes`: ``[*by], selection, handshakes, share``;
+- :func:`honoured`: ``[*by], handshakes, honoured, rate``; :func:`preference`: first choice
+  × selection;
+- :func:`timeline`: ``period, protocol, count``; :func:`compare`: ``protocol, share_a,
+  share_b, change``.
+
+:mod:`~alpnsniff.analytics.plots` draws them (matplotlib, imported when a picture is drawn).
+Importing this package imports pandas and pyarrow (``import alpnsniff`` does not).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from . import plots, shares
+from .plots import *  # noqa: F403  (the pictures: plots.__all__)
+from .shares import *  # noqa: F403  (the numbers: shares.__all__)
 
-if TYPE_CHECKING:
-    import pandas as pd
-
-
-def offer_shares(df: pd.DataFrame, *, include_ech: bool = False) -> pd.DataFrame:
-    """Per protocol ID: ClientHellos offering it, and their share of all counted ClientHellos.
-
-    A ClientHello without ALPN counts under ``(no ALPN)``. Columns: ``protocol``,
-    ``client_hellos``, ``share``; sorted by count, largest first.
-    """
-    import pandas as pd
-
-    base = df if include_ech else df[~df["ech"]]
-    offers = base["alpn_offered"].map(lambda xs: sorted(set(xs)) if len(xs) else ["(no ALPN)"])
-    counts = offers.explode().value_counts()
-    out = pd.DataFrame({"protocol": counts.index, "client_hellos": counts.to_numpy()})
-    out["share"] = out["client_hellos"] / max(len(base), 1)
-    return out.reset_index(drop=True)
-
-
-def selected_shares(df: pd.DataFrame) -> pd.DataFrame:
-    """Per protocol the server chose (``visible`` or ``decrypted`` selections only)."""
-    import pandas as pd
-
-    known = df[df["selection"].isin(["visible", "decrypted"]) & df["alpn_selected"].notna()]
-    counts = known["alpn_selected"].value_counts()
-    out = pd.DataFrame({"protocol": counts.index, "handshakes": counts.to_numpy()})
-    out["share"] = out["handshakes"] / max(len(known), 1)
-    return out.reset_index(drop=True)
-
-
-def outcomes(df: pd.DataFrame) -> pd.Series[Any]:
-    """Handshakes per ``selection`` value, every value listed (zeros included)."""
-    return df["selection"].value_counts(sort=False)
-
-
-def plot_offer_shares(df: pd.DataFrame, *, include_ech: bool = False, top: int = 12) -> Any:
-    """Horizontal bar chart of :func:`offer_shares` (matplotlib Axes)."""
-    import matplotlib.pyplot as plt
-
-    shares = offer_shares(df, include_ech=include_ech).head(top).iloc[::-1]
-    fig, ax = plt.subplots(figsize=(7, 0.35 * len(shares) + 1))
-    ax.barh(shares["protocol"], shares["share"] * 100)
-    ax.set_xlabel("% of ClientHellos offering it")
-    ax.set_title("ALPN offers" + (" (ECH included)" if include_ech else " (ECH left out)"))
-    fig.tight_layout()
-    return ax
+__all__ = [*shares.__all__, *plots.__all__]

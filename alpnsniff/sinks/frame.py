@@ -16,11 +16,10 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from operator import attrgetter
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ..records import COLUMN_TABLE, Column, Handshake, Kind, Selection
-from .rows import COLUMNS, derive_column, field_path
+from .rows import COLUMNS, derive_column, value_getter
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -34,13 +33,10 @@ ATTRS_KEY = b"alpnsniff"
 # and where the rows came from (sinks/provenance.py: the captures, their hashes, the version).
 ATTRS = ("stats", "stats_by_capture", "errors", "provenance")
 
-# Per column: its name, the getter of its field_path (None: the capture), its derivation.
+# Per column: its name, its value_getter (None: the capture), its derivation.
 _PLAN: tuple[
     tuple[str, Callable[[Handshake], Any] | None, Callable[[list[Any]], list[Any]] | None], ...
-] = tuple(
-    (c.name, None if (path := field_path(c)) is None else attrgetter(path), derive_column(c))
-    for c in COLUMN_TABLE
-)
+] = tuple((c.name, value_getter(c), derive_column(c)) for c in COLUMN_TABLE)
 
 
 def columns(items: Iterable[tuple[str, Handshake]]) -> dict[str, list[Any]]:

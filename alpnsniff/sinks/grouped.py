@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from ..records import COLUMN_TABLE, Handshake, Kind, Selection
-from ..tls.alpn import alpn_text, is_grease_alpn
+from ..tls.alpn import alpn_text, offered_protocols
 from .rows import row
 from .summary import NO_ALPN, plural
 from .table import safe_text
@@ -68,8 +68,8 @@ class GroupedShares:
             else:
                 self.client_hellos[group] += 1
                 counts = self.offered.setdefault(group, Counter())
-                protocols = [alpn_text(p) for p in dict.fromkeys(offers) if not is_grease_alpn(p)]
-                if not offers:
+                protocols = [alpn_text(p) for p in offered_protocols(offers)]
+                if not protocols:  # no ALPN, or only GREASE IDs
                     protocols = [NO_ALPN]
                 counts.update(protocols)
         chosen = h.alpn_selected_raw

@@ -36,7 +36,7 @@ from collections.abc import Hashable, Mapping
 from typing import TYPE_CHECKING, Generic, TextIO, TypeVar
 
 from ..records import Handshake, Selection
-from ..tls.alpn import alpn_name, alpn_text
+from ..tls.alpn import alpn_name, alpn_text, offered_protocols
 from .summary import plural
 from .table import safe_text
 
@@ -184,8 +184,9 @@ class LiveView:
             self.offers_unseen += 1
         else:
             self.offers_seen += 1
-            if offered:
-                for proto in dict.fromkeys(offered):  # an ID offered twice counts once
+            protocols = offered_protocols(offered)  # each once, GREASE left out
+            if protocols:
+                for proto in protocols:
                     self.offered.add(proto)
             else:
                 self.offered.add(None)

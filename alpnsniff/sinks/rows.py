@@ -9,14 +9,18 @@ available as hex.
 
 from __future__ import annotations
 
+from binascii import b2a_base64
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from itertools import chain
+from hashlib import sha1
+from itertools import chain, repeat, starmap
 from operator import attrgetter, call
+from socket import AF_INET, AF_INET6, inet_pton
+from struct import Struct
 from time import gmtime, strftime
 from typing import Any
 
-from ..records import COLUMN_TABLE, Column, Derive, Handshake, Kind
+from ..records import COLUMN_TABLE, DERIVE_FIELDS, Column, Derive, Handshake, Kind
 from ..tls.alpn import alpn_text
 
 COLUMNS: tuple[str, ...] = tuple(c.name for c in COLUMN_TABLE)
@@ -49,18 +53,64 @@ def iso_ts(ts_ns: int) -> str:
     return f"{datetime.fromtimestamp(seconds, UTC).strftime(_ISO_SECONDS)}.{nanos:09d}Z"
 
 
+# IP protocol number of each transport (Community ID hashes it): QUIC and DTLS run on UDP.
+IP_PROTOCOLS: dict[str, int] = {"tcp": 6, "quic": 17, "dtls": 17}
+# the hashed tuple's tail: protocol, a zero pad byte, the two ports (network byte order)
+_PROTO_PORTS = Struct("!BxHH")
+_SEED_0 = bytes(2)
+
+
+def community_id(
+    client_ip: str, client_port: int, server_ip: str, server_port: int, transport: str
+) -> str:
+    """Community ID v1 with seed 0 (github.com/corelight/community-id-spec) of a connection.
+
+    SHA-1 of seed . addr . addr . proto . 0 . port . port (network byte order), the smaller
+    (address, port) end first, base64, after ``1:``: the value Zeek, Suricata, Arkime and
+    Elastic log for the same connection, whichever end is the client. Written out here
+    rather than taken from the ``communityid`` package: 1.3 µs a row against 42 µs (the
+    package builds ``ipaddress`` objects); the tests hold the two equal.
+    """
+    family = AF_INET6 if ":" in client_ip else AF_INET
+    client = inet_pton(family, client_ip)
+    server = inet_pton(family, server_ip)
+    proto = IP_PROTOCOLS.get(transport)
+    if proto is None:
+        raise ValueError(f"transport {transport!r}: no IP protocol known for it (IP_PROTOCOLS)")
+    if client < server or (client == server and client_port < server_port):
+        hashed = _SEED_0 + client + server + _PROTO_PORTS.pack(proto, client_port, server_port)
+    else:
+        hashed = _SEED_0 + server + client + _PROTO_PORTS.pack(proto, server_port, client_port)
+    return "1:" + b2a_base64(sha1(hashed).digest(), newline=False).decode("ascii")
+
+
 # How a column's value is read from a Handshake: one attribute path (an enum's ``.value``
 # included, read in C), then, unless the value is the field's as it is, one function per
 # Derive, in two forms: of one value (for row) and of a whole column (for the DataFrame and
 # Parquet sinks, which build their columns at once). Both give the raw Python value: ``ts``
-# in ns since the epoch, lists as lists; json_value adds the ISO text of ``ts``.
+# in ns since the epoch, lists as lists; json_value adds the ISO text of ``ts``. A
+# derivation of several fields (records.DERIVE_FIELDS) reads them as one tuple, in the
+# order its functions take them.
 
 
 def field_path(column: Column) -> str | None:
-    """The attribute path a column reads from a :class:`Handshake` (None: the capture)."""
+    """The attribute path a column of one source field reads from a :class:`Handshake`
+    (None: the capture); a column of several fields has none (:func:`value_getter`)."""
     if column.source is None:
         return None
+    if not isinstance(column.source, str):
+        raise ValueError(f"column {column.name} reads the fields {column.source}: value_getter")
     return f"{column.source}.value" if column.derive is Derive.ENUM else column.source
+
+
+def value_getter(column: Column) -> Callable[[Handshake], Any] | None:
+    """What a column reads from a :class:`Handshake`, for :func:`derive_value` and
+    :func:`derive_column`: the value at its :func:`field_path`, or the tuple of its fields'
+    values (a derivation of several); None: the capture."""
+    if column.derive in DERIVE_FIELDS:
+        return attrgetter(*column.fields)
+    path = field_path(column)
+    return None if path is None else attrgetter(path)
 
 
 def _text(raw: bytes | None) -> str | None:
@@ -112,6 +162,14 @@ def _hex_list_column(values: list[tuple[bytes, ...] | None]) -> list[list[str] |
     return [[p.hex() for p in v] if v else None if v is None else [] for v in values]
 
 
+def _community_id(five: tuple[str, int, str, int, str]) -> str:
+    return community_id(*five)
+
+
+def _community_id_column(values: list[tuple[str, int, str, int, str]]) -> list[str]:
+    return list(starmap(community_id, values))
+
+
 _ValueFn = Callable[[Any], Any]
 _ColumnFn = Callable[[list[Any]], list[Any]]
 
@@ -125,23 +183,25 @@ _DERIVE: dict[Derive, tuple[_ValueFn, _ColumnFn] | None] = {
     Derive.TEXT_LIST: (_text_list, _text_list_column),
     Derive.HEX_LIST: (_hex_list, _hex_list_column),
     Derive.CAPTURE: None,
+    Derive.COMMUNITY_ID: (_community_id, _community_id_column),
 }
 
 
 def derive_value(column: Column) -> _ValueFn | None:
-    """The column's value from the value at its :func:`field_path`; None: that value."""
+    """The column's value from what its :func:`value_getter` reads; None: that value."""
     pair = _DERIVE[column.derive]
     return None if pair is None else pair[0]
 
 
 def derive_column(column: Column) -> _ColumnFn | None:
-    """The column's values from the values at its :func:`field_path`; None: those values."""
+    """The column's values from what its :func:`value_getter` reads of each record; None:
+    those values."""
     pair = _DERIVE[column.derive]
     return None if pair is None else pair[1]
 
 
 def json_value(column: Column) -> _ValueFn | None:
-    """The column's JSON-ready value from the value at its :func:`field_path`; None: that."""
+    """The column's JSON-ready value from what its :func:`value_getter` reads; None: that."""
     if column.kind is Kind.TIMESTAMP:
         return iso_ts  # a Derive.FIELD column (Column checks it): ns since the epoch
     return derive_value(column)
@@ -158,13 +218,19 @@ def _getter(paths: tuple[str, ...]) -> Callable[[Handshake], tuple[Any, ...]]:
 # row() runs no Python loop over the columns: it copies a dict that holds every key in
 # table order (updating a key keeps its place), then fills in the plain values (one
 # attrgetter), the derived ones (one attrgetter, each value through its function, mapped in
-# C) and the capture's name.
+# C), those derived from several fields (a getter of their tuple each, then the function,
+# both mapped in C) and the capture's name.
 _TEMPLATE: dict[str, Any] = dict.fromkeys(COLUMNS)
-_PLAIN = tuple(c for c in COLUMN_TABLE if c.source and json_value(c) is None)
-_DERIVED = tuple(c for c in COLUMN_TABLE if c.source and json_value(c) is not None)
+_ONE_FIELD = tuple(c for c in COLUMN_TABLE if isinstance(c.source, str))
+_PLAIN = tuple(c for c in _ONE_FIELD if json_value(c) is None)
+_DERIVED = tuple(c for c in _ONE_FIELD if json_value(c) is not None)
+_SEVERAL = tuple(c for c in COLUMN_TABLE if isinstance(c.source, tuple))
 _PLAIN_NAMES = tuple(c.name for c in _PLAIN)
 _DERIVED_NAMES = tuple(c.name for c in _DERIVED)
 _DERIVED_STEPS = tuple(f for c in _DERIVED if (f := json_value(c)) is not None)
+_SEVERAL_NAMES = tuple(c.name for c in _SEVERAL)
+_SEVERAL_GETTERS = tuple(g for c in _SEVERAL if (g := value_getter(c)) is not None)
+_SEVERAL_STEPS = tuple(f for c in _SEVERAL if (f := json_value(c)) is not None)
 _CAPTURE_NAMES = tuple(c.name for c in COLUMN_TABLE if c.derive is Derive.CAPTURE)
 _get_plain = _getter(tuple(p for c in _PLAIN if (p := field_path(c))))
 _get_derived = _getter(tuple(p for c in _DERIVED if (p := field_path(c))))
@@ -175,6 +241,8 @@ def row(h: Handshake, capture: str) -> dict[str, Any]:
     out = _TEMPLATE.copy()
     out.update(zip(_PLAIN_NAMES, _get_plain(h), strict=True))
     out.update(zip(_DERIVED_NAMES, map(call, _DERIVED_STEPS, _get_derived(h)), strict=True))
+    several = map(call, _SEVERAL_GETTERS, repeat(h))
+    out.update(zip(_SEVERAL_NAMES, map(call, _SEVERAL_STEPS, several), strict=True))
     for name in _CAPTURE_NAMES:
         out[name] = capture
     return out

@@ -21,7 +21,8 @@ one column (both would be the same).
 A row without its ClientHello (a one-sided capture, or one begun late: ``alpn_offered``
 None) is a handshake and its selection counts, but it has no offer: the offer shares are
 over the rows whose ClientHello was seen, never counting a missing one as "no ALPN offered";
-one line says how many rows have no offer.
+one line says how many rows have no offer. RFC 8701 GREASE IDs are never protocols: a
+ClientHello that offers only GREASE counts as ``(no ALPN)``, as in ``alpnsniff.analytics``.
 
 Every count of 1,000 or more is written with thousands separators; words agree with their
 numbers ("1 handshake", "2 handshakes").
@@ -34,7 +35,7 @@ from dataclasses import dataclass, field
 
 from ..flows.loss import loss_lines
 from ..records import Handshake, Selection
-from ..tls.alpn import alpn_name, alpn_text
+from ..tls.alpn import alpn_name, alpn_text, offered_protocols
 
 NO_ALPN = "(no ALPN)"
 # Protocol IDs listed in the summary; the rest are summed on one line (the data has them all).
@@ -105,8 +106,9 @@ class Summary:
         if h.ech:
             self.ech += 1
         offered = self.offered_ech if h.ech else self.offered_plain
-        if offers:
-            for proto in dict.fromkeys(offers):
+        protocols = offered_protocols(offers)
+        if protocols:
+            for proto in protocols:
                 offered[proto] += 1
         else:
             offered[None] += 1

@@ -39,6 +39,12 @@ def is_grease_alpn(raw: bytes) -> bool:
     return len(raw) == 2 and raw[0] == raw[1] and (raw[0] & 0x0F) == 0x0A
 
 
+def offered_protocols(offers: tuple[bytes, ...]) -> list[bytes]:
+    """The protocols a ClientHello's ALPN list offers, in its order: each ID once, GREASE IDs
+    left out (they are never protocols). Empty: no ALPN, or only GREASE."""
+    return [raw for raw in dict.fromkeys(offers) if not is_grease_alpn(raw)]
+
+
 def alpn_name(raw: bytes) -> str:
     """Display name of an ALPN ID: the IANA registry's (``h2`` -> ``HTTP/2 over TLS``); for a
     well-known unregistered ID its name and ``(unregistered)`` (``h3-29`` -> ``HTTP/3 draft 29

@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""Regenerate ``alpnsniff/tls/cipher_names.py``: TLS cipher suite names as Zeek spells them.
+
+Source: Wireshark's own table, as ``tshark -G values`` prints it (the ``V`` lines of the field
+``tls.handshake.ciphersuite``: code, then name). Wireshark and Zeek both take the IANA names
+("TLS Cipher Suites" registry); where Zeek's ``base/protocols/ssl/consts.zeek``
+(``SSL::cipher_desc``, the text ssl.log's ``cipher`` column prints) spells a code otherwise,
+these rules make Wireshark's name Zeek's:
+
+- ``anon`` is upper case in Zeek (``TLS_DH_ANON_WITH_AES_128_CBC_SHA``; IANA and Wireshark:
+  ``TLS_DH_anon_…``);
+- a GREASE value (RFC 8701) is ``grease_0x0A0A`` … in Zeek (Wireshark: ``Reserved (GREASE)``);
+- 0xCC13–0xCC15, the pre-RFC 7905 ChaCha20 suites, end in ``_OLD`` in Zeek (Wireshark gives
+  them the RFC names of 0xCCA8–0xCCAA);
+- a name Wireshark gives twice (0xFFE0, 0xFFE1: the second SSL_RSA_FIPS pair) ends in ``_2``
+  for the higher code, as in Zeek;
+- :data:`ZEEK_ONLY`: the codes Zeek names and Wireshark does not, with Zeek's names.
+
+A code Wireshark names and Zeek does not (e.g. the SM and GOST R 34.10-2012 suites) keeps
+Wireshark's name, where Zeek would print ``unknown-<code>``. Run from the repository root::
+
+    python3 captures/tools/gen_cipher_names.py      # writes alpnsniff/tls/cipher_names.py
+    python3 captures/tools/gen_cipher_names.py --check   # exit 1 if the module is stale
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+OUT = Path(__file__).resolve().parents[2] / "alpnsniff" / "tls" / "cipher_names.py"
+
+# Codes Zeek's consts.zeek (zeek/zeek, scripts/base/protocols/ssl/consts.zeek) names and
+# Wireshark 4.0's table does not: draft-ietf-tls-openpgp-keys' RIPEMD suites, Google's CECPQ1
+# experiment, the old SSL_RSA_*_MD5 codes and the draft ECDHE_PSK CCM code 0xD004 (the RFC's
+# is 0xD005).
+ZEEK_ONLY: dict[int, str] = {
+    0x0072: "TLS_DHE_DSS_WITH_3DES_EDE_CBC_RMD",
+    0x0073: "TLS_DHE_DSS_WITH_AES_128_CBC_RMD",
+    0x0074: "TLS_DHE_DSS_WITH_AES_256_CBC_RMD",
+    0x0077: "TLS_DHE_RSA_WITH_3DES_EDE_CBC_RMD",
+    0x0078: "TLS_DHE_RSA_WITH_AES_128_CBC_RMD",
+    0x0079: "TLS_DHE_RSA_WITH_AES_256_CBC_RMD",
+    0x007C: "TLS_RSA_WITH_3DES_EDE_CBC_RMD",
+    0x007D: "TLS_RSA_WITH_AES_128_CBC_RMD",
+    0x007E: "TLS_RSA_WITH_AES_256_CBC_RMD",
+    0x16B7: "TLS_CECPQ1_RSA_WITH_CHACHA20_POLY1305_SHA256",
+    0x16B8: "TLS_CECPQ1_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+    0x16B9: "TLS_CECPQ1_RSA_WITH_AES_256_GCM_SHA384",
+    0x16BA: "TLS_CECPQ1_ECDSA_WITH_AES_256_GCM_SHA384",
+    0xD004: "TLS_ECDHE_PSK_WITH_AES_128_CCM_SHA256",
+    0xFF80: "SSL_RSA_WITH_RC2_CBC_MD5",
+    0xFF81: "SSL_RSA_WITH_IDEA_CBC_MD5",
+    0xFF82: "SSL_RSA_WITH_DES_CBC_MD5",
+    0xFF83: "SSL_RSA_WITH_3DES_EDE_CBC_MD5",
+}
+OLD_CHACHA = range(0xCC13, 0xCC16)
+_NAME = re.compile(r"[A-Za-z0-9_]+")
+
+
+def is_grease(code: int) -> bool:
+    return (code & 0x0F0F) == 0x0A0A and (code >> 8) == (code & 0xFF)
+
+
+def tshark_table() -> tuple[str, dict[int, str]]:
+    """tshark's version line and its ``tls.handshake.ciphersuite`` values."""
+    first = subprocess.run(
+        ["tshark", "-v"], capture_output=True, text=True, check=True
+    ).stdout.splitlines()[0]
+    found = re.search(r"\(Wireshark\) (\S+)", first)
+    version = f"Wireshark {found.group(1)}" if found else first
+    done = subprocess.run(["tshark", "-G", "values"], capture_output=True, text=True, check=True)
+    table: dict[int, str] = {}
+    for line in done.stdout.splitlines():
+        parts = line.split("\t")
+        if len(parts) == 4 and parts[:2] == ["V", "tls.handshake.ciphersuite"]:
+            table[int(parts[2])] = parts[3]
+    if len(table) < 300:
+        sys.exit(f"tshark printed {len(table)} cipher suites: not the table expected")
+    return version, table
+
+
+def zeek_names(wireshark: dict[int, str]) -> dict[int, str]:
+    """Wireshark's names with Zeek's spelling (the rules in this module's docstring)."""
+    out: dict[int, str] = {}
+    seen: set[str] = set()
+    for code in sorted(wireshark):
+        name = wireshark[code]
+        if is_grease(code):
+            name = f"grease_0x{code:04X}"
+        else:
+            name = name.replace("_anon_", "_ANON_")
+            if code in OLD_CHACHA:
+                name += "_OLD"
+            if name in seen:
+                name += "_2"
+        if not _NAME.fullmatch(name):
+            sys.exit(f"0x{code:04x}: {name!r} is not a name this table can hold")
+        seen.add(name)
+        out[code] = name
+    for code, name in ZEEK_ONLY.items():
+        if code in out:
+            sys.exit(f"0x{code:04x}: tshark names it now ({out[code]}): drop it from ZEEK_ONLY")
+        out[code] = name
+    return dict(sorted(out.items()))
+
+
+def render(version: str, names: dict[int, str]) -> str:
+    lines = [
+        '"""TLS cipher suite names as Zeek\'s ssl.log prints them (``SSL::cipher_desc``).',
+        "",
+        "Generated by ``captures/tools/gen_cipher_names.py`` from Wireshark's table",
+        f"(``tshark -G values``, {version}) in Zeek's spelling; do not edit by hand.",
+        "IANA names but for Zeek's: ``ANON`` upper case, GREASE as ``grease_0x0A0A``, the",
+        "pre-RFC ChaCha20 codes with ``_OLD``. A code missing here is ``unknown-<code>`` in",
+        'Zeek (alpnsniff.sinks.zeek writes it so)."""',
+        "",
+        "from __future__ import annotations",
+        "",
+        "from typing import Final",
+        "",
+        "CIPHER_NAMES: Final[dict[int, str]] = {",
+    ]
+    lines += [f'    0x{code:04X}: "{name}",' for code, name in names.items()]
+    lines += ["}", '"""Cipher suite code -> name, as Zeek spells it."""', ""]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="fail if the module is stale")
+    args = parser.parse_args()
+    version, table = tshark_table()
+    text = render(version, zeek_names(table))
+    if args.check:
+        current = OUT.read_text(encoding="utf-8") if OUT.exists() else ""
+        if current != text:
+            print(f"{OUT} is stale: run {sys.argv[0]}", file=sys.stderr)
+            return 1
+        return 0
+    OUT.write_text(text, encoding="utf-8")
+    print(f"wrote {OUT}: {len(table)} names from {version}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
