@@ -17,13 +17,16 @@ rows it left out.
   share_b, change``.
 
 :mod:`~alpnsniff.analytics.plots` draws them (matplotlib, imported when a picture is drawn).
+:func:`~alpnsniff.analytics.compact.compact` stores a frame in less memory (Arrow lists,
+categoricals), with the same results from every function here.
 Importing this package imports pandas and pyarrow (``import alpnsniff`` does not).
 """
 
 from __future__ import annotations
 
 from . import plots, shares
+from .compact import compact
 from .plots import *  # noqa: F403  (the pictures: plots.__all__)
 from .shares import *  # noqa: F403  (the numbers: shares.__all__)
 
-__all__ = [*shares.__all__, *plots.__all__]
+__all__ = [*shares.__all__, *plots.__all__, "compact"]

@@ -456,7 +456,7 @@ def offer_matrix(
     df = _bare(df)
     counted = df[shares.counted_client_hellos(df, include_ech=include_ech)]
     if by == "sni":
-        counted = counted.assign(sni=counted["sni"].fillna(NO_SNI))
+        counted = counted.assign(sni=counted["sni"].astype("string").fillna(NO_SNI))
     if counted.empty:
         return pd.DataFrame(), pd.Series(dtype="int64")
     sizes = counted.groupby(by, observed=True).size()
