@@ -160,11 +160,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     finally:
         output.discard()
     for name, lines in df.attrs.get("errors", {}).items():
-        for line in lines[:1]:
-            _error(f"{name}: {line}")
+        for line in lines[:1]:  # (why reading stopped early names its capture already)
+            _error(line if line.startswith(f"{name}: ") else f"{name}: {line}")
     found = f"{plural(len(df), 'handshake')} from {plural(len(args.files), 'capture')}"
     sys.stderr.write(f"{args.output}: {found}\n")
-    return 0
+    stats = df.attrs.get("stats", {})
+    # as read's: 1 when an input ended early (the page says so in its Inputs table)
+    return 1 if stats.get("truncated_records") or stats.get("corrupt_records") else 0
 
 
 def _live_arguments(live: argparse.ArgumentParser) -> None:

@@ -663,3 +663,19 @@ def test_a_failing_run_leaves_no_report(tmp_path: Path, bad: str, earlier: bool)
     assert line.startswith(f"alpnsniff: error: {broken}: "), line
     # no report, no half-written one, no temporary file; an earlier report as it was
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_a_capture_cut_short_is_reported_and_exits_1(tmp_path: Path) -> None:
+    # as `alpnsniff read`: the page is written with what was read, the first error line of
+    # the capture is on stderr, and the exit status says an input ended early
+    cut = tmp_path / "cut.pcap"
+    cut.write_bytes((CAPTURES / "openssl_tls12_h2.pcap").read_bytes()[:-30])
+    output = tmp_path / "report.html"
+    done = alpnsniff("report", str(cut), "-o", str(output))
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.splitlines() == [
+        f"alpnsniff: error: {cut}: last record (at offset 8041) cut short by the end of the "
+        "file: 52 of 82 bytes",
+        f"{output}: 1 handshake from 1 capture",
+    ]
+    assert "last record (at offset 8041) cut short" in output.read_text(encoding="utf-8")
