@@ -41,6 +41,7 @@ from . import shares
 if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.axes import Axes
+    from matplotlib.patches import Rectangle
 
 __all__ = [
     "auto_freq",
@@ -132,6 +133,18 @@ def _pct(share: float) -> str:
     if 0 < share < 0.0005:
         return "<0.1%"
     return f"{100 * share:.1f}%"
+
+
+def _label_bar(ax: Axes, bar: Rectangle, text: str) -> None:
+    """``text`` just past the end of a horizontal bar, centred on it."""
+    ax.annotate(
+        text,
+        (bar.get_width(), bar.get_y() + bar.get_height() / 2),
+        xytext=(3, 0),
+        textcoords="offset points",
+        va="center",
+        fontsize=8,
+    )
 
 
 def protocol_colours(protocols: Sequence[str]) -> list[str]:
@@ -245,14 +258,7 @@ def plot_shares(
         for bar, p in zip(bars, protocols, strict=True):
             n = int(counts.get(p, 0))
             if n:
-                ax.annotate(
-                    f"{_pct(bar.get_width() / 100)} ({n:,})",
-                    (bar.get_width(), bar.get_y() + bar.get_height() / 2),
-                    xytext=(3, 0),
-                    textcoords="offset points",
-                    va="center",
-                    fontsize=8,
-                )
+                _label_bar(ax, bar, f"{_pct(bar.get_width() / 100)} ({n:,})")
     ax.set_yticks(ys, [safe_label(p) for p in protocols])
     ax.invert_yaxis()
     ax.set_xlim(0, 118)
@@ -284,14 +290,7 @@ def plot_offer_shares(
         label=f"offered (n={n_hellos:,} ClientHellos)",
     )
     for bar, n in zip(bars, offered["client_hellos"], strict=True):
-        ax.annotate(
-            f"{_pct(bar.get_width() / 100)} ({int(n):,})",
-            (bar.get_width(), bar.get_y() + bar.get_height() / 2),
-            xytext=(3, 0),
-            textcoords="offset points",
-            va="center",
-            fontsize=8,
-        )
+        _label_bar(ax, bar, f"{_pct(bar.get_width() / 100)} ({int(n):,})")
     ax.invert_yaxis()
     ax.set_xlim(0, 118)
     ax.set_xticks(range(0, 101, 20))
@@ -320,14 +319,7 @@ def plot_outcomes(df: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     )
     for bar, n in zip(bars, counts, strict=True):
         if n:
-            ax.annotate(
-                f"{n:,} ({_pct(n / total)})",
-                (bar.get_width(), bar.get_y() + bar.get_height() / 2),
-                xytext=(3, 0),
-                textcoords="offset points",
-                va="center",
-                fontsize=8,
-            )
+            _label_bar(ax, bar, f"{n:,} ({_pct(n / total)})")
     ax.invert_yaxis()
     ax.set_xlim(0, max(counts) * 1.25)
     ax.set_xlabel(f"handshakes (n={total:,})")
