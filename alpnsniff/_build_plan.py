@@ -66,6 +66,7 @@ COMPILED_MODULES: tuple[str, ...] = (
     "alpnsniff.quic.versions",
     "alpnsniff.quic.wire",
     "alpnsniff.dtls.detect",
+    "alpnsniff.http.connect",
     "alpnsniff.http.preamble",
     "alpnsniff.keys.aead",
     "alpnsniff.keys.keylog",

@@ -79,6 +79,13 @@ class Handshake:
     quic_restarts: int | None = (
         None  # QUIC: ClientHellos superseded after Retry / Version Negotiation
     )
+    # HTTP CONNECT before the TLS (RFC 7639): None when the connection began otherwise
+    connect_target: str | None = None  # the request's authority, escaped text
+    connect_alpn_raw: tuple[bytes, ...] | None = None  # its ALPN header, decoded (None: none)
+    connect_alpn_header_raw: bytes | None = None  # the header's raw value (lines joined)
+    connect_alpn_canonical: bool | None = None  # RFC 7639 §2.1's canonical form
+    connect_status: int | None = None  # the proxy's status code (None: no answer seen)
+    connect_alpn_agrees: bool | None = None  # the declared list is the ClientHello's offer
     notes: tuple[str, ...] = field(default=())  # anomalies worth a human look
 
     def __reduce__(self) -> tuple[Any, tuple[tuple[Any, ...]]]:
@@ -329,6 +336,18 @@ COLUMN_TABLE: tuple[Column, ...] = (
            meaning="QUIC: the client's Source Connection ID, hex"),
     Column("quic_restarts", Kind.INT, Derive.FIELD, "quic_restarts", nullable=True, bits=32,
            meaning="QUIC: ClientHellos superseded after a Retry or Version Negotiation"),
+    Column("connect_target", Kind.STR, Derive.FIELD, "connect_target", nullable=True,
+           wire_text=True, meaning="HTTP CONNECT before the TLS: the request's target"),
+    Column("connect_alpn", Kind.LIST_STR, Derive.TEXT_LIST, "connect_alpn_raw", nullable=True,
+           wire_text=True, meaning="the CONNECT's ALPN header (RFC 7639), decoded, escaped"),
+    Column("connect_alpn_header", Kind.STR, Derive.TEXT, "connect_alpn_header_raw",
+           nullable=True, wire_text=True, meaning="the ALPN header's value as sent, escaped"),
+    Column("connect_alpn_canonical", Kind.BOOL, Derive.FIELD, "connect_alpn_canonical",
+           nullable=True, meaning="the ALPN header is in RFC 7639's canonical form"),
+    Column("connect_status", Kind.INT, Derive.FIELD, "connect_status", nullable=True, bits=16,
+           meaning="the proxy's status code for the CONNECT"),
+    Column("connect_alpn_agrees", Kind.BOOL, Derive.FIELD, "connect_alpn_agrees",
+           nullable=True, meaning="the CONNECT's ALPN list is the ClientHello's offer"),
     Column("extensions", Kind.LIST_INT, Derive.LIST, "extensions", nullable=True, bits=32,
            meaning="ClientHello extension types in wire order, GREASE included"),
     Column("notes", Kind.LIST_STR, Derive.LIST, "notes",

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Regenerate every capture in this folder from scratch (see README.md for what each shows).
 #
-# Needs: root, Debian 12 with tcpdump openssl nginx curl gnutls-bin nghttp2-client tshark
-# (dumpcap, editcap) iproute2 ethtool chromium, and `pip install aioquic` for $PYTHON.
+# Needs: root, Debian 12 with tcpdump openssl nginx curl gnutls-bin nghttp2-client tinyproxy squid
+# tshark (dumpcap, editcap) iproute2 ethtool chromium, and `pip install aioquic` for $PYTHON.
 # Network: only loopback and veth pairs inside network namespaces this script creates
 # (prefix acap_, private 10.99.x.x / fd00:99:: addresses); nothing leaves the machine.
 # Every server and client runs under `timeout`; namespaces and their processes are removed
@@ -609,6 +609,96 @@ vlan_pair() {
 c_openssl_tls12_vlan() { vlan_pair openssl_tls12_vlan 0x8100:10; }
 c_openssl_tls12_qinq() { vlan_pair openssl_tls12_qinq 0x88a8:100 0x8100:20; }
 
+# ---- HTTP CONNECT with RFC 7639's ALPN header
+# tinyproxy (Debian) on 127.0.0.1:3128 in acap_lo, CONNECT allowed to ports 8443 and 4431 only;
+# tools/connect_client.py sends the ALPN header lines, then TLS to nginx 8443 through the tunnel.
+# Captured: the client <-> proxy leg only (tcp port 3128); TLS 1.3 secrets in NAME.keys.
+c_tinyproxy_connect_alpn() {
+    local name=tinyproxy_connect_alpn d=$W/tinyproxy rc
+    command -v tinyproxy >/dev/null || { log "tinyproxy not installed"; return 1; }
+    mkdir -p "$d"
+    chown nobody:nogroup "$d"           # tinyproxy drops to nobody, then opens its log
+    cat >"$d/tinyproxy.conf" <<END
+User nobody
+Group nogroup
+Listen 127.0.0.1
+Port 3128
+Timeout 20
+MaxClients 8
+LogFile "$d/tinyproxy.log"
+LogLevel Info
+PidFile "$d/tinyproxy.pid"
+Allow 127.0.0.1
+ConnectPort 8443
+ConnectPort 4431
+END
+    local -a cc=("$PY" "$TOOLS/connect_client.py" 127.0.0.1 3128) kl=(--keylog "$O/$name.keys")
+    cap_start acap_lo lo "$O/$name.pcap" "tcp port 3128" || return 1
+    srv_start "$name" acap_lo 3128 t tinyproxy -d -c "$d/tinyproxy.conf" || return 1
+    # a. canonical header, TLS offer = the header's list; b. the same ids percent-encoded
+    # differently; c. two header lines (combined); d. no header; e. header h2, TLS http/1.1 only
+    cli "$name" acap_lo "${cc[@]}" 127.0.0.1:8443 "${kl[@]}" --alpn-header 'h2, http%2F1.1' &&
+        cli "$name" acap_lo "${cc[@]}" 127.0.0.1:8443 "${kl[@]}" --alpn-header 'h%32, http%2f1.1' &&
+        cli "$name" acap_lo "${cc[@]}" 127.0.0.1:8443 "${kl[@]}" --alpn-header h2 \
+            --alpn-header 'http%2F1.1' &&
+        cli "$name" acap_lo "${cc[@]}" 127.0.0.1:8443 "${kl[@]}" --tls-alpn h2,http/1.1 &&
+        cli "$name" acap_lo "${cc[@]}" 127.0.0.1:8443 "${kl[@]}" --alpn-header h2 \
+            --tls-alpn http/1.1 || { log "$name: a CONNECT client failed"; return 1; }
+    # f. CONNECT to a port not in ConnectPort: refused (403), exit status 1
+    cli "$name" acap_lo "${cc[@]}" 127.0.0.1:9999 --alpn-header h2
+    rc=$?
+    [ "$rc" = 1 ] || { log "$name: CONNECT to 9999 not refused (exit $rc)"; return 1; }
+    # g. curl through the proxy (sends no ALPN header).  --connect-to, not --resolve: curl
+    # leaves the name to the proxy, and the namespace has no resolver for www.example.test
+    cli "$name" acap_lo env SSLKEYLOGFILE="$O/$name.keys" "${CURL[@]}" --http2 \
+        --connect-to www.example.test:8443:127.0.0.1:8443 -x http://127.0.0.1:3128 \
+        https://www.example.test:8443/ ||
+        { log "$name: curl through the proxy failed"; return 1; }
+    srv_stop
+    cap_stop
+}
+
+# squid (Debian) on 127.0.0.1:3129 in acap_lo with Basic proxy auth: the client's first CONNECT
+# carries no credentials and gets a 407 (connection kept open); the same socket asks again
+# with Proxy-Authorization and the same ALPN header, gets 200, then TLS to nginx 8443.
+# Captured: the client <-> proxy leg only (tcp port 3129); TLS 1.3 secrets in NAME.keys.
+c_squid_connect_auth() {
+    local name=squid_connect_auth d=$W/squid user=alpnsniff pass=throwaway-pw
+    command -v squid >/dev/null || { log "squid not installed"; return 1; }
+    [ -x /usr/lib/squid/basic_ncsa_auth ] || { log "squid lacks basic_ncsa_auth"; return 1; }
+    mkdir -p "$d"
+    printf '%s:%s\n' "$user" "$(openssl passwd -apr1 "$pass")" >"$d/passwd"
+    chown -R proxy:proxy "$d"           # squid drops to user proxy, then writes its logs
+    cat >"$d/squid.conf" <<END
+http_port 127.0.0.1:3129
+visible_hostname alpnsniff-proxy
+auth_param basic program /usr/lib/squid/basic_ncsa_auth $d/passwd
+auth_param basic realm alpnsniff
+acl SSL_ports port 8443
+acl CONNECT method CONNECT
+acl authenticated proxy_auth REQUIRED
+http_access deny CONNECT !SSL_ports
+http_access allow authenticated
+http_access deny all
+cache deny all
+cache_mem 0 MB
+pinger_enable off
+netdb_filename none
+pid_filename $d/squid.pid
+cache_log $d/cache.log
+access_log stdio:$d/access.log
+coredump_dir $d
+shutdown_lifetime 1 seconds
+END
+    cap_start acap_lo lo "$O/$name.pcap" "tcp port 3129" || return 1
+    srv_start "$name" acap_lo 3129 t squid -N -f "$d/squid.conf" || return 1
+    cli "$name" acap_lo "$PY" "$TOOLS/connect_client.py" 127.0.0.1 3129 127.0.0.1:8443 \
+        --keylog "$O/$name.keys" --alpn-header 'h2, http%2F1.1' --auth "$user:$pass" \
+        --retry-after-407 || { log "$name: the CONNECT client failed"; return 1; }
+    srv_stop
+    cap_stop
+}
+
 # ---------------------------------------------------------------- run
 ALL=(
     openssl_tls12_h2 openssl_tls13_h2 openssl_tls12_alert120 openssl_tls13_alert120
@@ -621,6 +711,7 @@ ALL=(
     chromium_nginx_h2_veth1500 chromium_aioquic_h3_veth1500
     openssl_tls12_h2_nanosec openssl_aioquic_ipv6 openssl_any_sll2 dumpcap_lo_any
     openssl_tls12_vlan openssl_tls12_qinq openssl_tls12_gre openssl_tls12_ipip openssl_tls12_vxlan
+    tinyproxy_connect_alpn squid_connect_auth
 )
 
 log "scratch dir $W; output to $OUT"

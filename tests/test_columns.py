@@ -176,6 +176,9 @@ def test_wire_text_columns_are_the_escaped_wire_strings() -> None:
         "alps",
         "npn_server",
         "npn_selected",
+        "connect_target",
+        "connect_alpn",
+        "connect_alpn_header",
     } == WIRE_TEXT_COLUMNS
 
 
@@ -276,6 +279,13 @@ SYNTHETIC = Handshake(
     quic_dcid="00ff",
     quic_scid="",
     quic_restarts=2,
+    # a CONNECT whose header value holds a quote and a control octet (wire text, escaped)
+    connect_target="proxy.test:443",
+    connect_alpn_raw=(b"h3", b'"\n'),
+    connect_alpn_header_raw=b'h3, %22%0A\t',
+    connect_alpn_canonical=False,
+    connect_status=200,
+    connect_alpn_agrees=False,
     notes=("empty-alpn-id",),
 )
 
@@ -383,7 +393,9 @@ GOLDEN_TLS12 = (
     '"npn_server":[],"npn_selected":null,"ech_config_id":null,"ech_payload_len":null,'
     '"grease":false,"sslv2":false,"hello_retry":false,"alert":null,"violation":null,'
     '"server_frame":6,"quic_version":null,"quic_dcid":null,"quic_scid":null,'
-    '"quic_restarts":null,"extensions":[0,11,10,35,16,22,23,13,43,45,51],"notes":[]}'
+    '"quic_restarts":null,"connect_target":null,"connect_alpn":null,"connect_alpn_header":null,'
+    '"connect_alpn_canonical":null,"connect_status":null,"connect_alpn_agrees":null,'
+    '"extensions":[0,11,10,35,16,22,23,13,43,45,51],"notes":[]}'
 )
 GOLDEN_SYNTHETIC = (
     '{"ts":"2023-11-14T22:13:20.000000001Z","frame":7,"transport":"quic",'
@@ -396,7 +408,10 @@ GOLDEN_SYNTHETIC = (
     '"alps":["h2"],"npn_server":["spdy/3","\\\\x7f"],"npn_selected":"http/1.1",'
     '"ech_config_id":42,"ech_payload_len":239,"grease":true,"sslv2":false,"hello_retry":true,'
     '"alert":120,"violation":"selected-not-offered","server_frame":9,"quic_version":"draft-29",'
-    '"quic_dcid":"00ff","quic_scid":"","quic_restarts":2,"extensions":[2570,0,16,65037],'
+    '"quic_dcid":"00ff","quic_scid":"","quic_restarts":2,"connect_target":"proxy.test:443",'
+    '"connect_alpn":["h3","\\"\\\\x0a"],"connect_alpn_header":"h3,\\\\x20%22%0A\\\\x09",'
+    '"connect_alpn_canonical":false,"connect_status":200,"connect_alpn_agrees":false,'
+    '"extensions":[2570,0,16,65037],'
     '"notes":["empty-alpn-id"]}'
 )
 
@@ -493,6 +508,12 @@ def test_dataframe_columns_and_dtypes_follow_the_table(
         "quic_dcid": "string",
         "quic_scid": "string",
         "quic_restarts": "Int64",
+        "connect_target": "string",
+        "connect_alpn": "object",
+        "connect_alpn_header": "string",
+        "connect_alpn_canonical": "boolean",
+        "connect_status": "Int64",
+        "connect_alpn_agrees": "boolean",
         "extensions": "object",
         "notes": "object",
     }
@@ -551,6 +572,7 @@ def test_parquet_schema_and_values_follow_the_table(
         "alert": "int16",
         "server_frame": "int64",
         "quic_restarts": "int32",
+        "connect_status": "int16",
         "extensions": "list<element: int32>",
     }
     data = columns(items)

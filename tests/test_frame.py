@@ -106,7 +106,9 @@ def _same_values(got: pd.DataFrame, want: pd.DataFrame) -> None:
     """Equal frames once list cells (numpy arrays from pd.read_parquet) are lists."""
     got = got.copy()
     for name in LISTS:
-        got[name] = pd.Series([list(v) for v in got[name]], dtype=object, index=got.index)
+        got[name] = pd.Series(
+            [None if v is None else list(v) for v in got[name]], dtype=object, index=got.index
+        )
     pd.testing.assert_frame_equal(got, want)
 
 

@@ -91,6 +91,17 @@ class ClientFacts:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class ConnectFacts:
+    """An HTTP CONNECT the connection began with (RFC 7639), and the proxy's status."""
+
+    target: str  # escaped text
+    alpn: tuple[bytes, ...] | None  # the ALPN header's IDs, decoded (None: no header)
+    header: bytes | None  # the header's raw value
+    canonical: bool | None
+    status: int | None = None  # None until the proxy's answer is seen
+
+
 @dataclass(slots=True)
 class Offer:
     """A ClientHello (or an SSLv2-format one) waiting for the server's answer; or, with
@@ -107,6 +118,7 @@ class Offer:
     quic_dcid: bytes | None = None
     quic_scid: bytes | None = None
     quic_restarts: int | None = None
+    connect: ConnectFacts | None = None  # the CONNECT before the TLS, if any
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +148,8 @@ def record(offer: Offer, answer: Answer = UNSEEN) -> Handshake:
     family = _FAMILY[ends.ip_version]
     client = offer.client
     ech = None if client is None else client.ech
+    connect = offer.connect
+    declared = None if connect is None else connect.alpn
     return Handshake(
         ts_ns=offer.ts_ns,
         frame=offer.frame,
@@ -170,6 +184,12 @@ def record(offer: Offer, answer: Answer = UNSEEN) -> Handshake:
         quic_dcid=None if offer.quic_dcid is None else offer.quic_dcid.hex(),
         quic_scid=None if offer.quic_scid is None else offer.quic_scid.hex(),
         quic_restarts=offer.quic_restarts,
+        connect_target=None if connect is None else connect.target,
+        connect_alpn_raw=declared,
+        connect_alpn_header_raw=None if connect is None else connect.header,
+        connect_alpn_canonical=None if connect is None else connect.canonical,
+        connect_status=None if connect is None else connect.status,
+        connect_alpn_agrees=None if declared is None or client is None else declared == client.alpn,
         notes=answer.notes if client is None else client.notes + answer.notes,
     )
 

@@ -17,6 +17,13 @@ from dataclasses import replace
 from typing import ClassVar
 
 from ..errors import DissectError
+from ..http.connect import (
+    ConnectRequest,
+    ConnectResponse,
+    is_connect_start,
+    parse_connect_request,
+    parse_connect_response,
+)
 from ..http.preamble import has_proxy_header, plaintext_protocol, proxy_header_length
 from ..keys.stage import tls_decryptor
 from ..keys.store import KeyStore
@@ -25,6 +32,7 @@ from ..keys.tls13 import Tls13ServerFlightDecryptor
 from ..net.segment import Segment
 from ..net.tcp import StreamReassembler
 from ..records import Handshake, Selection
+from ..tls.alpn import alpn_text
 from ..tls.detect import NOT_TLS as START_NOT_TLS
 from ..tls.detect import classify_stream_start
 from ..tls.hello import parse_client_hello, parse_server_hello
@@ -43,10 +51,12 @@ from .loss import AckWatch
 from .outcome import (
     Answer,
     ClientFacts,
+    ConnectFacts,
     Endpoints,
     Offer,
     alert_answer,
     encrypted_extensions_answer,
+    record,
     server_hello_answer,
     sslv2_answer,
     with_note,
@@ -132,6 +142,11 @@ class TcpFlow:
         "client_dec",
         "client_isn",
         "client_key",
+        "connect",
+        "connect_frame",
+        "connect_open",
+        "connect_refused",
+        "connect_ts",
         "dir_a",
         "dir_b",
         "ends",
@@ -176,6 +191,13 @@ class TcpFlow:
         # one begun late): its ServerHello (or fatal alert) gives a record without an offer
         self.server_only = False
         self.watch = AckWatch()  # the upstream loss estimate (flows/loss.py)
+        # an HTTP CONNECT the connection began with (RFC 7639), its packet and time; its
+        # frame stays open in the ledger until the proxy answers (records in frame order)
+        self.connect: ConnectFacts | None = None
+        self.connect_frame = 0
+        self.connect_ts = 0
+        self.connect_open = False  # its frame is open in the ledger
+        self.connect_refused = False  # a CONNECT on this connection was refused
 
     def _set_state(self, state: FlowState) -> None:
         self.state = state
@@ -264,9 +286,16 @@ class TcpFlow:
                 self.stats["tcp_proxy_protocol_headers"] += 1
                 start = payload[cut:]
                 seq = (seq + cut) & 0xFFFFFFFF
+        from_server = self.client_key is not None and key != self.client_key
+        if self.connect is None:
+            if not from_server and is_connect_start(start):
+                self._connect_request(key, seg, start, frame, ts_ns)
+        elif self.connect.status is None and from_server:
+            refused = self._connect_response(start, frame)
+            if refused is not None:
+                return refused
         kind, seq, start = self._classify(side, seq, start, payload)
         pending = bool(self.book.pending)
-        from_server = self.client_key is not None and key != self.client_key
         if kind in _HELLO_STARTS and not pending:
             if self.client_key != key:
                 self._set_client(key, seg)
@@ -290,6 +319,65 @@ class TcpFlow:
             self.stats["tcp_not_tls"] += 1
             self._set_state(NOT_TLS)
         return []
+
+    def _connect_request(
+        self, key: bytes, seg: Segment, start: bytes, frame: int, ts_ns: int
+    ) -> None:
+        """An HTTP CONNECT request at a segment start: its facts are kept for the records
+        of the TLS that follows (or of the proxy's refusal). Its head must be in this one
+        segment (a real client sends it whole); a head cut short is counted, not read."""
+        request = parse_connect_request(start)
+        if not isinstance(request, ConnectRequest):
+            reason = "head_incomplete" if request is None else request.reason
+            self.stats[f"tcp_connect_{reason}"] += 1
+            return
+        self.stats["tcp_connect_requests"] += 1
+        if request.alpn_truncated:
+            self.stats["tcp_connect_alpn_truncated"] += 1
+        if self.client_key != key:
+            self._set_client(key, seg)
+        self.connect = ConnectFacts(
+            target=alpn_text(request.target),
+            alpn=request.alpn_raw,
+            header=request.alpn_header,
+            canonical=request.alpn_canonical,
+        )
+        self.connect_frame = frame
+        self.connect_ts = ts_ns
+        if self.book.ledger is not None:
+            self.book.ledger.opened(frame)
+            self.connect_open = True
+
+    def _connect_response(self, start: bytes, frame: int) -> list[Handshake] | None:
+        """The proxy's answer to the CONNECT: its status joins the facts; a refusal (any
+        final status but 2xx) is a record of its own, without a ClientHello, and a later
+        CONNECT on the connection is read afresh."""
+        connect = self.connect
+        response = parse_connect_response(start)
+        if connect is None or response is None:
+            return None  # (the head continues in a later segment: not read)
+        self._close_connect()
+        if not isinstance(response, ConnectResponse):
+            self.stats[f"tcp_connect_response_{response.reason}"] += 1
+            return None
+        self.connect = connect = replace(connect, status=response.status)
+        if 200 <= response.status < 300:
+            return None
+        self.stats["tcp_connect_refused"] += 1
+        # the client may ask again on the same connection (a 407, then credentials): the
+        # next CONNECT is read as this one was
+        self.connect = None
+        self.connect_refused = True
+        offer = Offer(self._ends(), self.connect_ts, self.connect_frame, "tcp", None)
+        offer.connect = connect
+        refused = Answer(Selection.UNSEEN, server_frame=frame, notes=("connect-refused",))
+        return [record(offer, refused)]
+
+    def _close_connect(self) -> None:
+        """The CONNECT's frame leaves the ledger (answered, or the flow is leaving)."""
+        if self.connect_open and self.book.ledger is not None:
+            self.book.ledger.closed(self.connect_frame)
+        self.connect_open = False
 
     def _classify(
         self, side: Direction, seq: int, start: bytes, payload: bytes
@@ -413,10 +501,15 @@ class TcpFlow:
                 return []
             self.stats["tcp_client_hellos"] += 1
             facts = ClientFacts.of(ch)
-            book.offer(Offer(ends, ts_ns, frame, "tcp", facts, hello_retry=book.retry))
+            book.offer(
+                Offer(
+                    ends, ts_ns, frame, "tcp", facts, hello_retry=book.retry, connect=self.connect
+                )
+            )
         elif isinstance(event, SSLv2ClientHello):
             self.stats["tcp_sslv2_client_hellos"] += 1
-            book.offer(Offer(ends, ts_ns, frame, "tcp", ClientFacts.of_sslv2(event.version)))
+            sslv2 = ClientFacts.of_sslv2(event.version)
+            book.offer(Offer(ends, ts_ns, frame, "tcp", sslv2, connect=self.connect))
         elif isinstance(event, StreamError):
             self._error("client_stream", event.error, frame)
         return []
@@ -569,6 +662,7 @@ class TcpFlow:
 
     def flush(self) -> list[Handshake]:
         """Records still waiting for an answer leave now, as ``unseen``."""
+        self._close_connect()
         return self.book.flush()
 
     def abandon(self, *, at_end: bool) -> list[Handshake]:
@@ -578,7 +672,9 @@ class TcpFlow:
         if self.state is PROBING:
             if not at_end:
                 stats["tcp_evicted_while_probing"] += 1
-            elif any(d is not None and d.held for d in (self.dir_a, self.dir_b)):
+            elif not self.connect_refused and any(
+                d is not None and d.held for d in (self.dir_a, self.dir_b)
+            ):
                 # data seen, no TLS found yet, budget not spent: say so rather than vanish
                 stats["tcp_still_probing_at_end"] += 1
         elif not self.book.waiting and self.client_key is not None:

@@ -89,6 +89,14 @@ class Summary:
     selection: Counter[str] = field(default_factory=Counter)
     tls_versions: Counter[str] = field(default_factory=Counter)
     violations: int = 0
+    # HTTP CONNECT requests (RFC 7639) the rows carry: refused ones are rows without a
+    # ClientHello, not one-sided captures
+    connects: int = 0
+    connect_refused: int = 0
+    connect_alpn: int = 0  # with an ALPN header
+    connect_not_canonical: int = 0
+    connect_compared: int = 0  # with a header and a ClientHello
+    connect_agree: int = 0  # of those, the declared list is the offer
 
     def add(self, h: Handshake) -> None:
         self.handshakes += 1
@@ -100,6 +108,11 @@ class Summary:
         if h.selection in (Selection.VISIBLE, Selection.DECRYPTED) and h.alpn_selected_raw:
             self.selected[h.alpn_selected_raw] += 1
         offers = h.alpn_offered_raw
+        if h.connect_target is not None:
+            self._add_connect(h)
+            if offers is None and h.connect_status is not None and h.connect_status // 100 != 2:
+                self.connect_refused += 1  # no TLS followed
+                return
         if offers is None:  # the ClientHello was not seen: no offer, not "no ALPN"
             self.no_offer += 1
             return
@@ -112,6 +125,32 @@ class Summary:
                 offered[proto] += 1
         else:
             offered[None] += 1
+
+    def _add_connect(self, h: Handshake) -> None:
+        self.connects += 1
+        if h.connect_alpn_raw is not None:
+            self.connect_alpn += 1
+        if h.connect_alpn_canonical is False:
+            self.connect_not_canonical += 1
+        if h.connect_alpn_agrees is not None:
+            self.connect_compared += 1
+            self.connect_agree += h.connect_alpn_agrees
+
+    def _connect_line(self) -> str:
+        """One line on the HTTP CONNECT requests (one a row: a refused one, or the one the
+        TLS followed)."""
+        line = f"HTTP CONNECT: {plural(self.connects, 'request')} before TLS"
+        if self.connect_refused:
+            line += f" ({self.connect_refused:,} refused by the proxy: a row without a ClientHello)"
+        line += f"; an ALPN header (RFC 7639) on {self.connect_alpn:,}"
+        if self.connect_not_canonical:
+            line += f", {self.connect_not_canonical:,} not in canonical form"
+        if self.connect_compared:
+            line += (
+                f"; the declared list is the ClientHello's offer on {self.connect_agree:,} "
+                f"of {self.connect_compared:,}"
+            )
+        return line
 
     def lines(
         self,
@@ -135,7 +174,9 @@ class Summary:
                 f"no offer: {plural(self.no_offer, 'row')} without a ClientHello (a one-sided "
                 "capture, or one begun late: alpn_offered null), left out of the offer shares"
             )
-        if self.handshakes > self.no_offer:  # every other record is one ClientHello
+        if self.connects:
+            out.append(self._connect_line())
+        if self.handshakes > self.no_offer + self.connect_refused:  # the rest: ClientHellos
             out.extend(self._offer_lines())
         chosen = sum(self.selected.values())
         if chosen:
@@ -171,7 +212,7 @@ class Summary:
 
     def _offer_lines(self) -> list[str]:
         """The ECH line and the offer shares (one column, or two when some hello has ECH)."""
-        total = self.handshakes - self.no_offer  # the ClientHellos seen
+        total = self.handshakes - self.no_offer - self.connect_refused  # the ClientHellos seen
         plain = total - self.ech
         if not self.ech:
             out = [

@@ -539,7 +539,7 @@ def summary_columns(text: str) -> dict[str, tuple[int, Column, int, int]]:
 
 @pytest.mark.parametrize("option", [[], ["--include-ech"]])
 def test_offer_share_without_by_is_the_cli_summary(option: list[str]) -> None:
-    # The installed command on every bundled capture (48 files, 56 handshakes, 3 with ECH):
+    # The installed command on every bundled capture (50 files, 65 handshakes, 3 with ECH):
     # its "ECH left out" column is offer_share(df), its "ECH counted" column
     # offer_share(df, include_ech=True), ID by ID (15 listed, the rest summed on one line);
     # --include-ech swaps the columns, not the numbers.

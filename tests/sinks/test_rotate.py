@@ -243,16 +243,19 @@ def test_parquet_rotation(real_records: Records, tmp_path: Path) -> None:
     start = real_records[0][1].ts_ns
     # a Parquet file is past 1k from its first row group: one file per group of 5 rows
     writer = RotatingWriter(str(out), "parquet", parse_rotation("1k"), start_ns=start, group_rows=5)
-    for capture, h in real_records:
+    # a run that ends right after a file was closed by size has its counts in no file (the
+    # module's docstring): a number of records that is not a multiple of 5 keeps one open
+    records = real_records[: len(real_records) - (len(real_records) % 5 == 0)]
+    for capture, h in records:
         writer.add(capture, h)
     stats = {"packets": 4242}
     paths = writer.close(stats=stats)
-    assert len(paths) == -(-len(real_records) // 5)
+    assert len(records) % 5 and len(paths) == -(-len(records) // 5)
     assert _files(tmp_path) == [Path(p) for p in paths]
     frames = [alpnsniff.load(p) for p in paths]
     assert [len(f) for f in frames[:-1]] == [5] * (len(paths) - 1)
     whole = pd.concat(frames, ignore_index=True)
-    pd.testing.assert_frame_equal(whole, to_dataframe(real_records), check_like=False)
+    pd.testing.assert_frame_equal(whole, to_dataframe(records), check_like=False)
     assert frames[-1].attrs["stats"] == stats  # the run's counts: in the last file
     assert all("stats" not in f.attrs for f in frames[:-1])
 
