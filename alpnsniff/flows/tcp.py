@@ -501,6 +501,8 @@ class TcpFlow:
                 return []
             self.stats["tcp_client_hellos"] += 1
             facts = ClientFacts.of(ch)
+            # the TLS began: no refusal can follow, and the row carries the ClientHello's frame
+            self._close_connect()
             book.offer(
                 Offer(
                     ends, ts_ns, frame, "tcp", facts, hello_retry=book.retry, connect=self.connect
@@ -508,6 +510,7 @@ class TcpFlow:
             )
         elif isinstance(event, SSLv2ClientHello):
             self.stats["tcp_sslv2_client_hellos"] += 1
+            self._close_connect()
             sslv2 = ClientFacts.of_sslv2(event.version)
             book.offer(Offer(ends, ts_ns, frame, "tcp", sslv2, connect=self.connect))
         elif isinstance(event, StreamError):
