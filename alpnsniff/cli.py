@@ -527,9 +527,6 @@ class _Rows:
         self.fmt = fmt
         self.out = out
         self.parquet = parquet
-        # a live run's Parquet: where the rows come from (the interfaces), known at the start;
-        # a file's: made at the end, over the captures read (sinks/provenance.py)
-        self.provenance = provenance
         self.keylogs = keylogs
         self.collected: list[tuple[str, Handshake]] = []
         # for the Parquet file's metadata
@@ -548,6 +545,8 @@ class _Rows:
             from .sinks.parquet_stream import ParquetStream
 
             parquet.release()
+            # a live run's provenance (the interfaces) is known at the start; a file's is
+            # made at the end, over the captures read (close, sinks/provenance.py)
             self.stream = ParquetStream(
                 parquet.write_path, label=parquet.path, provenance=provenance
             )
