@@ -33,6 +33,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
+from itertools import cycle
 from typing import TYPE_CHECKING, Literal
 
 from ..records import Selection
@@ -150,16 +151,11 @@ def _label_bar(ax: Axes, bar: Rectangle, text: str) -> None:
 def protocol_colours(protocols: Sequence[str]) -> list[str]:
     """One colour per protocol: :data:`FIXED_COLOURS` for the common ones, ``other`` grey,
     the rest the free colours of :data:`PROTOCOL_COLOURS` in order."""
-    free = [c for c in PROTOCOL_COLOURS if c not in FIXED_COLOURS.values()]
-    out: list[str] = []
-    for protocol in protocols:
-        if protocol == OTHER:
-            out.append(OTHER_COLOUR)
-        elif protocol in FIXED_COLOURS:
-            out.append(FIXED_COLOURS[protocol])
-        else:
-            out.append(free[len([p for p in out if p in free]) % len(free)])
-    return out
+    free = cycle([c for c in PROTOCOL_COLOURS if c not in FIXED_COLOURS.values()])
+    return [
+        OTHER_COLOUR if p == OTHER else FIXED_COLOURS[p] if p in FIXED_COLOURS else next(free)
+        for p in protocols
+    ]
 
 
 def _choose_backend() -> None:
