@@ -38,7 +38,7 @@ class Handshake:
 
     ts_ns: int  # capture time of the packet that completed the ClientHello, ns since epoch (UTC)
     frame: int  # 1-based number of that packet, as Wireshark numbers it
-    transport: str  # "tcp" or "quic" ("dtls" next)
+    transport: str  # "tcp", "quic", "dtls", or "udp" (TLS inside OpenVPN over UDP)
     ip_version: int  # 4 or 6 (of the innermost IP header)
     client_ip: str
     client_port: int
@@ -86,6 +86,14 @@ class Handshake:
     connect_alpn_canonical: bool | None = None  # RFC 7639 §2.1's canonical form
     connect_status: int | None = None  # the proxy's status code (None: no answer seen)
     connect_alpn_agrees: bool | None = None  # the declared list is the ClientHello's offer
+    # what the connection carried before its TLS: "smtp", "imap", "rdp", "openvpn",
+    # "http-connect", "proxy-protocol", … (None: TLS from the first byte)
+    upgraded_from: str | None = None
+    # client fingerprints of the ClientHello (None: not seen, or an SSLv2-format hello)
+    ja4: str | None = None  # FoxIO JA4 (t/q/d), hashed parts
+    ja4_r: str | None = None  # JA4 with its lists in the clear (sorted)
+    ja3: str | None = None  # Salesforce JA3 string (GREASE removed)
+    ja3_hash: str | None = None  # its MD5, hex
     notes: tuple[str, ...] = field(default=())  # anomalies worth a human look
 
     def __reduce__(self) -> tuple[Any, tuple[tuple[Any, ...]]]:
@@ -266,7 +274,8 @@ COLUMN_TABLE: tuple[Column, ...] = (
     Column("frame", Kind.INT, Derive.FIELD, "frame", bits=64,
            meaning="1-based number of that packet, as Wireshark numbers it"),
     Column("transport", Kind.CATEGORY, Derive.FIELD, "transport", bits=8,
-           categories=("tcp", "quic", "dtls"), meaning="tcp or quic (dtls later)"),
+           categories=("tcp", "quic", "dtls", "udp"),
+           meaning="tcp, quic, dtls, or udp (TLS in OpenVPN's control channel over UDP)"),
     Column("client_ip", Kind.STR, Derive.FIELD, "client_ip",
            meaning="the client's address (it sent the ClientHello), innermost IP header"),
     Column("client_port", Kind.INT, Derive.FIELD, "client_port", bits=64,
@@ -348,6 +357,16 @@ COLUMN_TABLE: tuple[Column, ...] = (
            meaning="the proxy's status code for the CONNECT"),
     Column("connect_alpn_agrees", Kind.BOOL, Derive.FIELD, "connect_alpn_agrees",
            nullable=True, meaning="the CONNECT's ALPN list is the ClientHello's offer"),
+    Column("upgraded_from", Kind.STR, Derive.FIELD, "upgraded_from", nullable=True,
+           meaning="what the connection carried before its TLS (smtp, rdp, openvpn, …)"),
+    Column("ja4", Kind.STR, Derive.FIELD, "ja4", nullable=True,
+           meaning="JA4 client fingerprint of the ClientHello"),
+    Column("ja4_r", Kind.STR, Derive.FIELD, "ja4_r", nullable=True,
+           meaning="JA4 with its sorted lists in the clear"),
+    Column("ja3", Kind.STR, Derive.FIELD, "ja3", nullable=True,
+           meaning="JA3 string of the ClientHello (GREASE removed)"),
+    Column("ja3_hash", Kind.STR, Derive.FIELD, "ja3_hash", nullable=True,
+           meaning="MD5 of the JA3 string, hex"),
     Column("extensions", Kind.LIST_INT, Derive.LIST, "extensions", nullable=True, bits=32,
            meaning="ClientHello extension types in wire order, GREASE included"),
     Column("notes", Kind.LIST_STR, Derive.LIST, "notes",

@@ -42,6 +42,9 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 [ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 1; }
+# one run at a time: the namespaces (acap_*) and ports below are fixed
+exec 9>/tmp/alpnsniff_make_captures.lock
+flock 9
 for t in tcpdump openssl nginx curl gnutls-serv gnutls-cli nghttp tshark dumpcap editcap ip ethtool ss; do
     command -v "$t" >/dev/null || { echo "missing: $t" >&2; exit 1; }
 done
@@ -713,6 +716,12 @@ ALL=(
     openssl_tls12_vlan openssl_tls12_qinq openssl_tls12_gre openssl_tls12_ipip openssl_tls12_vxlan
     tinyproxy_connect_alpn squid_connect_auth
 )
+# recipes/AREA.sh: more capture functions (c_NAME), each file appending its NAMEs to ALL
+for recipe in "$HERE"/recipes/*.sh; do
+    [ -e "$recipe" ] || continue
+    # shellcheck source=/dev/null
+    . "$recipe"
+done
 
 log "scratch dir $W; output to $OUT"
 log "versions: $(openssl version | cut -d' ' -f1-2), $(nginx -v 2>&1 | cut -d' ' -f3)," \

@@ -286,6 +286,11 @@ SYNTHETIC = Handshake(
     connect_alpn_canonical=False,
     connect_status=200,
     connect_alpn_agrees=False,
+    upgraded_from="http-connect",
+    ja4="q13d0304h3_55b375c5d22e_06cda9e17597",
+    ja4_r="q13d0304h3_1301,1302_000d,0033_0403",
+    ja3="771,4865-4866,0-16-51-13,29,",
+    ja3_hash="0123456789abcdef0123456789abcdef",
     notes=("empty-alpn-id",),
 )
 
@@ -395,6 +400,15 @@ GOLDEN_TLS12 = (
     '"server_frame":6,"quic_version":null,"quic_dcid":null,"quic_scid":null,'
     '"quic_restarts":null,"connect_target":null,"connect_alpn":null,"connect_alpn_header":null,'
     '"connect_alpn_canonical":null,"connect_status":null,"connect_alpn_agrees":null,'
+    '"upgraded_from":null,"ja4":"t13d3111h2_e8f1e7e78f70_1f22a2ca17c4",'
+    '"ja4_r":"t13d3111h2_002f,0033,0035,0039,003c,003d,0067,006b,009c,009d,009e,009f,00ff,'
+    '1301,1302,1303,c009,c00a,c013,c014,c023,c024,c027,c028,c02b,c02c,c02f,c030,cca8,cca9,'
+    'ccaa_000a,000b,000d,0016,0017,0023,002b,002d,0033_0403,0503,0603,0807,0808,0809,080a,'
+    '080b,0804,0805,0806,0401,0501,0601,0303,0301,0302,0402,0502,0602",'
+    '"ja3":"771,4866-4867-4865-49196-49200-159-52393-52392-52394-49195-49199-158-49188-49192-'
+    '107-49187-49191-103-49162-49172-57-49161-49171-51-157-156-61-60-53-47-255,'
+    '0-11-10-35-16-22-23-13-43-45-51,29-23-30-25-24-256-257-258-259-260,0-1-2",'
+    '"ja3_hash":"5a1edc7f170af1014fc65c994878e63c",'
     '"extensions":[0,11,10,35,16,22,23,13,43,45,51],"notes":[]}'
 )
 GOLDEN_SYNTHETIC = (
@@ -411,6 +425,9 @@ GOLDEN_SYNTHETIC = (
     '"quic_dcid":"00ff","quic_scid":"","quic_restarts":2,"connect_target":"proxy.test:443",'
     '"connect_alpn":["h3","\\"\\\\x0a"],"connect_alpn_header":"h3,\\\\x20%22%0A\\\\x09",'
     '"connect_alpn_canonical":false,"connect_status":200,"connect_alpn_agrees":false,'
+    '"upgraded_from":"http-connect","ja4":"q13d0304h3_55b375c5d22e_06cda9e17597",'
+    '"ja4_r":"q13d0304h3_1301,1302_000d,0033_0403","ja3":"771,4865-4866,0-16-51-13,29,",'
+    '"ja3_hash":"0123456789abcdef0123456789abcdef",'
     '"extensions":[2570,0,16,65037],'
     '"notes":["empty-alpn-id"]}'
 )
@@ -514,10 +531,15 @@ def test_dataframe_columns_and_dtypes_follow_the_table(
         "connect_alpn_canonical": "boolean",
         "connect_status": "Int64",
         "connect_alpn_agrees": "boolean",
+        "upgraded_from": "string",
+        "ja4": "string",
+        "ja4_r": "string",
+        "ja3": "string",
+        "ja3_hash": "string",
         "extensions": "object",
         "notes": "object",
     }
-    assert list(df["transport"].cat.categories) == ["tcp", "quic", "dtls"]
+    assert list(df["transport"].cat.categories) == ["tcp", "quic", "dtls", "udp"]
     assert df["ts"].iloc[-1] == pd.Timestamp(SYNTHETIC.ts_ns, unit="ns", tz="UTC")
     assert df["alpn_offered"].iloc[-1] == ["h3", "x\\x20y\\x5c", "\\x00\\xff", ""]
 

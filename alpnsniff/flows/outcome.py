@@ -15,6 +15,7 @@ from ..errors import DissectError
 from ..records import Handshake, Selection
 from ..tls.alpn import alpn_text
 from ..tls.extensions import EchInfo
+from ..tls.fingerprint import ja3_fingerprint, ja4_fingerprint
 from ..tls.hello import ClientHello, ServerHello
 from ..tls.messages import parse_encrypted_extensions
 from ..tls.registry import ALERT_NO_APPLICATION_PROTOCOL, version_name
@@ -51,14 +52,22 @@ class ClientFacts:
     grease: bool
     sslv2: bool
     notes: tuple[str, ...]  # malformed extension bodies, empty protocol IDs
+    ja4: str | None
+    ja4_r: str | None
+    ja3: str | None
+    ja3_hash: str | None
 
     @classmethod
-    def of(cls, ch: ClientHello) -> ClientFacts:
+    def of(cls, ch: ClientHello, transport: str) -> ClientFacts:
+        """``transport``: the record's (``tcp``, ``quic``, ``dtls``, ``udp``), for JA4's
+        first character."""
         notes = list(ch.ext_errors)
         if ch.has_alpn and not ch.alpn:
             notes.append("alpn-extension-empty")
         if any(not p for p in ch.alpn):
             notes.append("alpn-empty-protocol-id")
+        ja4, ja4_r = ja4_fingerprint(ch, transport)
+        ja3, ja3_hash = ja3_fingerprint(ch)
         return cls(
             random=ch.random,
             client_version=version_name(ch.highest_version()),
@@ -71,6 +80,10 @@ class ClientFacts:
             grease=ch.grease,
             sslv2=False,
             notes=tuple(notes),
+            ja4=ja4,
+            ja4_r=ja4_r,
+            ja3=ja3,
+            ja3_hash=ja3_hash,
         )
 
     @classmethod
@@ -88,6 +101,10 @@ class ClientFacts:
             grease=False,
             sslv2=True,
             notes=(),
+            ja4=None,
+            ja4_r=None,
+            ja3=None,
+            ja3_hash=None,
         )
 
 
@@ -119,6 +136,7 @@ class Offer:
     quic_scid: bytes | None = None
     quic_restarts: int | None = None
     connect: ConnectFacts | None = None  # the CONNECT before the TLS, if any
+    upgraded_from: str | None = None  # what the connection carried before its TLS
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +208,11 @@ def record(offer: Offer, answer: Answer = UNSEEN) -> Handshake:
         connect_alpn_canonical=None if connect is None else connect.canonical,
         connect_status=None if connect is None else connect.status,
         connect_alpn_agrees=None if declared is None or client is None else declared == client.alpn,
+        upgraded_from=offer.upgraded_from,
+        ja4=None if client is None else client.ja4,
+        ja4_r=None if client is None else client.ja4_r,
+        ja3=None if client is None else client.ja3,
+        ja3_hash=None if client is None else client.ja3_hash,
         notes=answer.notes if client is None else client.notes + answer.notes,
     )
 

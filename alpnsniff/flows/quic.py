@@ -231,7 +231,7 @@ class QuicFlow:
                 ts_ns,
                 frame,
                 "quic",
-                ClientFacts.of(ch),
+                ClientFacts.of(ch, "quic"),
                 hello_retry=book.retry,
                 quic_version=version_name(event.version),
                 quic_dcid=self.first_dcid,

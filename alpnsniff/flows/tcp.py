@@ -46,6 +46,7 @@ from ..tls.stream import (
     StreamError,
     TlsStreamParser,
 )
+from ..tls.upgrade import STRONG, better_hint, upgrade_hint
 from .answers import AnswerBook, OfferLedger
 from .loss import AckWatch
 from .outcome import (
@@ -159,6 +160,7 @@ class TcpFlow:
         "server_only",
         "state",
         "stats",
+        "upgrade",
         "watch",
     )
 
@@ -198,6 +200,8 @@ class TcpFlow:
         self.connect_ts = 0
         self.connect_open = False  # its frame is open in the ledger
         self.connect_refused = False  # a CONNECT on this connection was refused
+        # what the connection carried before its TLS (tls/upgrade.py): name and certainty
+        self.upgrade: tuple[str, int] | None = None
 
     def _set_state(self, state: FlowState) -> None:
         self.state = state
@@ -286,15 +290,22 @@ class TcpFlow:
                 self.stats["tcp_proxy_protocol_headers"] += 1
                 start = payload[cut:]
                 seq = (seq + cut) & 0xFFFFFFFF
+                self.upgrade = better_hint(self.upgrade, ("proxy-protocol", STRONG))
         from_server = self.client_key is not None and key != self.client_key
         if self.connect is None:
             if not from_server and is_connect_start(start):
                 self._connect_request(key, seg, start, frame, ts_ns)
+                self.upgrade = better_hint(self.upgrade, ("http-connect", STRONG))
         elif self.connect.status is None and from_server:
             refused = self._connect_response(start, frame)
             if refused is not None:
                 return refused
         kind, seq, start = self._classify(side, seq, start, payload)
+        if kind == START_NOT_TLS and (self.upgrade is None or self.upgrade[1] != STRONG):
+            hint = upgrade_hint(start, from_server)
+            if hint is None and self.client_key is None:  # (no SYN seen: either side)
+                hint = upgrade_hint(start, True)
+            self.upgrade = better_hint(self.upgrade, hint)
         pending = bool(self.book.pending)
         if kind in _HELLO_STARTS and not pending:
             if self.client_key != key:
@@ -370,8 +381,14 @@ class TcpFlow:
         self.connect_refused = True
         offer = Offer(self._ends(), self.connect_ts, self.connect_frame, "tcp", None)
         offer.connect = connect
+        offer.upgraded_from = self._upgraded_from()
         refused = Answer(Selection.UNSEEN, server_frame=frame, notes=("connect-refused",))
         return [record(offer, refused)]
+
+    def _upgraded_from(self) -> str | None:
+        """The ``upgraded_from`` of the connection's records (None: TLS from its first byte)."""
+        upgrade = self.upgrade
+        return None if upgrade is None else upgrade[0]
 
     def _close_connect(self) -> None:
         """The CONNECT's frame leaves the ledger (answered, or the flow is leaving)."""
@@ -500,19 +517,36 @@ class TcpFlow:
                 self._error("client_hello", err, frame)
                 return []
             self.stats["tcp_client_hellos"] += 1
-            facts = ClientFacts.of(ch)
+            facts = ClientFacts.of(ch, "tcp")
             # the TLS began: no refusal can follow, and the row carries the ClientHello's frame
             self._close_connect()
             book.offer(
                 Offer(
-                    ends, ts_ns, frame, "tcp", facts, hello_retry=book.retry, connect=self.connect
+                    ends,
+                    ts_ns,
+                    frame,
+                    "tcp",
+                    facts,
+                    hello_retry=book.retry,
+                    connect=self.connect,
+                    upgraded_from=self._upgraded_from(),
                 )
             )
         elif isinstance(event, SSLv2ClientHello):
             self.stats["tcp_sslv2_client_hellos"] += 1
             self._close_connect()
             sslv2 = ClientFacts.of_sslv2(event.version)
-            book.offer(Offer(ends, ts_ns, frame, "tcp", sslv2, connect=self.connect))
+            book.offer(
+                Offer(
+                    ends,
+                    ts_ns,
+                    frame,
+                    "tcp",
+                    sslv2,
+                    connect=self.connect,
+                    upgraded_from=self._upgraded_from(),
+                )
+            )
         elif isinstance(event, StreamError):
             self._error("client_stream", event.error, frame)
         return []
@@ -572,7 +606,15 @@ class TcpFlow:
         A key log cannot help here: its secrets are looked up by the client random, which
         only the ClientHello carries (counted as ``tcp_server_only_keylog_unusable``)."""
         book = self.book
-        unseen = Offer(self._ends(), ts_ns, frame, "tcp", None, hello_retry=book.retry)
+        unseen = Offer(
+            self._ends(),
+            ts_ns,
+            frame,
+            "tcp",
+            None,
+            hello_retry=book.retry,
+            upgraded_from=self._upgraded_from(),
+        )
         if isinstance(event, AlertRecord):
             if event.level != ALERT_LEVEL_FATAL:
                 self.stats["tcp_server_warning_alerts"] += 1

@@ -191,6 +191,14 @@ def _quic_extensions(row: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def _fingerprints(app: dict[str, Any], row: dict[str, Any]) -> None:
+    """Suricata's ``ja3`` object and ``ja4`` string (tls and quic events), when known."""
+    if row["ja3_hash"] is not None:
+        app["ja3"] = {"hash": row["ja3_hash"], "string": row["ja3"]}
+    if row["ja4"] is not None:
+        app["ja4"] = row["ja4"]
+
+
 def eve_event(row: dict[str, Any]) -> dict[str, Any]:
     """The EVE event of one row (:func:`alpnsniff.sinks.rows.row`), keys in Suricata's order."""
     quic = row["transport"] == "quic"
@@ -210,6 +218,7 @@ def eve_event(row: dict[str, Any]) -> dict[str, Any]:
             app["version"] = quic_version(row["quic_version"])
         if row["sni"] is not None:
             app["sni"] = row["sni"]
+        _fingerprints(app, row)
         if row["extensions"]:
             app["extensions"] = _quic_extensions(row)
         event["quic"] = app
@@ -217,11 +226,14 @@ def eve_event(row: dict[str, Any]) -> dict[str, Any]:
         if row["sni"] is not None:
             app["sni"] = row["sni"]
         app["version"] = tls_version(row["tls_version"])
+        _fingerprints(app, row)
         offered = [p for p in row["alpn_offered"] or () if p]
         if offered:
             app["client_alpns"] = offered
         if row["alpn_selected"]:
             app["server_alpns"] = [row["alpn_selected"]]
+        if row["upgraded_from"] is not None:
+            app["from_proto"] = row["upgraded_from"]  # Suricata's name for a STARTTLS start
         event["tls"] = app
     event["alpnsniff"] = {
         "selection": row["selection"],

@@ -54,7 +54,7 @@ def iso_ts(ts_ns: int) -> str:
 
 
 # IP protocol number of each transport (Community ID hashes it): QUIC and DTLS run on UDP.
-IP_PROTOCOLS: dict[str, int] = {"tcp": 6, "quic": 17, "dtls": 17}
+IP_PROTOCOLS: dict[str, int] = {"tcp": 6, "quic": 17, "dtls": 17, "udp": 17}
 # the hashed tuple's tail: protocol, a zero pad byte, the two ports (network byte order)
 _PROTO_PORTS = Struct("!BxHH")
 _SEED_0 = bytes(2)

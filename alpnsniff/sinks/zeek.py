@@ -61,6 +61,8 @@ FIELDS: tuple[tuple[str, str], ...] = (
     ("next_protocol", "string"),
     ("established", "bool"),
     ("orig_alpn", "vector[string]"),
+    ("ja3", "string"),  # as the zeek/ja3 package logs it: the MD5
+    ("ja4", "string"),  # as FoxIO's JA4 Zeek package logs it
 )
 """The ssl.log fields written, (name, Zeek type), in order."""
 
@@ -205,6 +207,8 @@ class ZeekWriter:
             zeek_text(row["alpn_selected"]),
             "F" if row["selection"] in _REFUSED else UNSET_FIELD,
             _orig_alpn(row),
+            zeek_text(row["ja3_hash"]),
+            zeek_text(row["ja4"]),
         )
         self.out.write(SEPARATOR.join(cells) + "\n")
         self.rows += 1

@@ -129,7 +129,7 @@ def test_every_event_of_the_captures_fits_suricatas_schema(
 def test_tls12_h2_as_tshark_shows_it() -> None:
     # captures/openssl_tls12_h2.pcap, tshark: frame 4 at 1795308872.086361, 127.0.0.1:45872 ->
     # 127.0.0.1:4431, SNI www.example.test, ALPN h2,http/1.1; frame 6, the ServerHello:
-    # version 0x0303, ALPN h2
+    # version 0x0303, ALPN h2; tshark's tls.handshake.ja3 / ja3_full of frame 4 as below
     (event,) = events(["openssl_tls12_h2.pcap"])
     assert event == {
         "timestamp": "2026-11-22T00:54:32.086361+0000",
@@ -143,6 +143,13 @@ def test_tls12_h2_as_tshark_shows_it() -> None:
         "tls": {
             "sni": "www.example.test",
             "version": "TLS 1.2",
+            "ja3": {
+                "hash": "5a1edc7f170af1014fc65c994878e63c",
+                "string": "771,4866-4867-4865-49196-49200-159-52393-52392-52394-49195-49199-158-"
+                "49188-49192-107-49187-49191-103-49162-49172-57-49161-49171-51-157-156-61-60-53-"
+                "47-255,0-11-10-35-16-22-23-13-43-45-51,29-23-30-25-24-256-257-258-259-260,0-1-2",
+            },
+            "ja4": event["tls"]["ja4"],  # (tests/tls/test_fingerprint.py checks JA4)
             "client_alpns": ["h2", "http/1.1"],
             "server_alpns": ["h2"],
         },
@@ -168,7 +175,8 @@ def test_tls12_h2_as_tshark_shows_it() -> None:
 def test_quic_over_ipv6_as_suricata_writes_it() -> None:
     # captures/openssl_aioquic_ipv6.pcap, frame 22: a QUIC v1 Initial from [fd00:99::2]:51015
     # to [fd00:99::1]:4433, SNI quic.example.test, ALPN h3; tshark's
-    # tls.handshake.extension.type of that ClientHello: 51, 43, 13, 10, 0, 16, 57
+    # tls.handshake.extension.type of that ClientHello: 51, 43, 13, 10, 0, 16, 57; its
+    # tls.handshake.ja3 121f6e4f22ee3205214b0676ed64b9e2 (no point formats: the last field empty)
     tcp, quic = events(["openssl_aioquic_ipv6.pcap"])
     assert tcp["src_ip"] == "fd00:0099:0000:0000:0000:0000:0000:0002"
     assert tcp["dest_ip"] == "fd00:0099:0000:0000:0000:0000:0000:0001"
@@ -177,6 +185,11 @@ def test_quic_over_ipv6_as_suricata_writes_it() -> None:
     assert quic["quic"] == {
         "version": "1",
         "sni": "quic.example.test",
+        "ja3": {
+            "hash": "121f6e4f22ee3205214b0676ed64b9e2",
+            "string": "771,4866-4865-4867,51-43-13-10-0-16-57,23-24-29-30,",
+        },
+        "ja4": quic["quic"]["ja4"],
         "extensions": [
             {"name": "key_share", "type": 51},
             {"name": "supported_versions", "type": 43},
@@ -241,10 +254,16 @@ def test_wire_text_stays_escaped_and_empty_ids_are_left_out() -> None:
 def test_one_sided_and_synthetic_versions() -> None:
     (result,) = alpnsniff.analyze(CAPTURES / "openssl_tls12_h2.pcap")
     h = result.handshakes[0]
-    server_only = replace(h, sni=None, alpn_offered_raw=None, extensions=None)
+    server_only = replace(
+        h, sni=None, alpn_offered_raw=None, extensions=None, ja3=None, ja3_hash=None, ja4=None
+    )
     event = eve_event(row(server_only, "x"))
     check_event(event)
     assert event["tls"] == {"version": "TLS 1.2", "server_alpns": ["h2"]}
+    # a STARTTLS start: Suricata's tls.from_proto
+    smtp = eve_event(row(replace(server_only, upgraded_from="smtp"), "x"))
+    check_event(smtp)
+    assert smtp["tls"]["from_proto"] == "smtp"
     quic = replace(h, transport="quic", quic_version="draft-29", selection=Selection.ENCRYPTED)
     assert eve_event(row(quic, "x"))["quic"]["version"] == "ff00001d"
 

@@ -35,9 +35,12 @@ FIELDS = [
     "next_protocol",
     "established",
     "orig_alpn",
+    "ja3",
+    "ja4",
 ]
 # Zeek's types of these fields: base/protocols/ssl/main.zeek (SSL::Info) and, for
-# orig_alpn, policy/protocols/ssl/ssl-log-ext.zeek ("vector of string", vector[string]).
+# orig_alpn, policy/protocols/ssl/ssl-log-ext.zeek ("vector of string", vector[string]);
+# ja3 as the salesforce/ja3 Zeek package adds it, ja4 as FoxIO's JA4 Zeek package does.
 TYPES = [
     "time",
     "string",
@@ -51,6 +54,8 @@ TYPES = [
     "string",
     "bool",
     "vector[string]",
+    "string",
+    "string",
 ]
 
 
@@ -112,6 +117,8 @@ def test_tls12_h2_by_hand_from_tshark() -> None:
             "h2",
             "-",
             "h2,http/1.1",
+            "5a1edc7f170af1014fc65c994878e63c",  # tshark's tls.handshake.ja3
+            "t13d3111h2_e8f1e7e78f70_1f22a2ca17c4",  # (tests/tls/test_fingerprint.py)
         ]
     ]
     (uid,) = zeek_cut(text, "uid")[0]
@@ -334,6 +341,9 @@ def test_zat_dataframe(log_file: Path) -> None:
     # zat reads "-" as missing (read_csv na_values)
     assert list(df["version"].astype(object).fillna("-")) == ["TLSv12", "TLSv12", "TLSv13", "-"]
     assert list(df["orig_alpn"].astype(str)) == ["h2,http/1.1", "h2,http/1.1", "h3", "h2,http/1.1"]
+    # tshark's tls.handshake.ja3 of openssl_tls12_h2.pcap frame 4
+    assert df["ja3"].iloc[0] == "5a1edc7f170af1014fc65c994878e63c"
+    assert all(str(v)[:1] in "tq" for v in df["ja4"])
     first = df.index[0]
     assert abs(first - pd.Timestamp("2026-11-22 00:54:32.086361")) < pd.Timedelta("2us")
     assert df["established"].isna().sum() == 3 and list(df["established"].dropna()) == ["F"]
