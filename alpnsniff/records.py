@@ -38,7 +38,7 @@ class Handshake:
 
     ts_ns: int  # capture time of the packet that completed the ClientHello, ns since epoch (UTC)
     frame: int  # 1-based number of that packet, as Wireshark numbers it
-    transport: str  # "tcp", "quic", "dtls", or "udp" (TLS inside OpenVPN over UDP)
+    transport: str  # "tcp" or "quic" ("dtls" next)
     ip_version: int  # 4 or 6 (of the innermost IP header)
     client_ip: str
     client_port: int
@@ -274,8 +274,7 @@ COLUMN_TABLE: tuple[Column, ...] = (
     Column("frame", Kind.INT, Derive.FIELD, "frame", bits=64,
            meaning="1-based number of that packet, as Wireshark numbers it"),
     Column("transport", Kind.CATEGORY, Derive.FIELD, "transport", bits=8,
-           categories=("tcp", "quic", "dtls", "udp"),
-           meaning="tcp, quic, dtls, or udp (TLS in OpenVPN's control channel over UDP)"),
+           categories=("tcp", "quic", "dtls"), meaning="tcp or quic (dtls later)"),
     Column("client_ip", Kind.STR, Derive.FIELD, "client_ip",
            meaning="the client's address (it sent the ClientHello), innermost IP header"),
     Column("client_port", Kind.INT, Derive.FIELD, "client_port", bits=64,

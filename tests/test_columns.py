@@ -539,7 +539,7 @@ def test_dataframe_columns_and_dtypes_follow_the_table(
         "extensions": "object",
         "notes": "object",
     }
-    assert list(df["transport"].cat.categories) == ["tcp", "quic", "dtls", "udp"]
+    assert list(df["transport"].cat.categories) == ["tcp", "quic", "dtls"]
     assert df["ts"].iloc[-1] == pd.Timestamp(SYNTHETIC.ts_ns, unit="ns", tz="UTC")
     assert df["alpn_offered"].iloc[-1] == ["h3", "x\\x20y\\x5c", "\\x00\\xff", ""]
 
