@@ -39,7 +39,6 @@ _CLIENT_LINES: Final[tuple[tuple[bytes, str], ...]] = (
     (b"STLS\r\n", "pop3"),
     (b"AUTH TLS", "ftp"),
     (b"AUTH SSL", "ftp"),
-    (b"AUTH TLS-C", "ftp"),
     (b"FEAT\r\n", "ftp"),
     (b"CAP LS", "irc"),
 )
